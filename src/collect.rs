@@ -1,0 +1,828 @@
+//! The collector: walks sources and streams them into a custody archive,
+//! writing a signed checkpoint at a bounded interval and a zstd frame
+//! boundary after each one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::format::doc::{self, CheckpointDoc, HeaderDoc, InodeFacts, MemberEntry, MemberStatus, PathText, Seal, SkippedEntry, Totals};
+use crate::format::tar::{self, EntryKind, MemberHeader, Timestamp};
+use crate::format::FORMAT_ID;
+use crate::signer::Signer;
+use crate::source::{self, SourceEntry, WalkItem, WalkOptions};
+
+/// Default interval: tar bytes between checkpoints.
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
+/// Default interval: members between checkpoints.
+pub const DEFAULT_CHECKPOINT_MEMBERS: u64 = 20_000;
+/// Default interval: seconds between checkpoints.
+pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
+/// Largest `--checkpoint-members` accepted, which bounds a checkpoint's size.
+pub const MAX_CHECKPOINT_MEMBERS: u64 = 100_000;
+/// Default zstd level.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// A file that reports size 0 is read up to this many bytes (procfs and
+/// sysfs report 0 for files with content).
+pub const ZERO_SIZE_READ_LIMIT: usize = 16 * 1024 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// Errors that stop a collection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectError {
+    /// Writing the archive failed (disk full, pipe closed, ...).
+    #[error("writing the archive failed after {bytes} tar bytes: {source}")]
+    Output {
+        /// Tar bytes written before the failure.
+        bytes: u64,
+        /// Cause.
+        source: io::Error,
+    },
+    /// Signing a checkpoint failed.
+    #[error(transparent)]
+    Sign(#[from] crate::signer::KeyError),
+}
+
+/// Receives progress; the CLI draws it, the library never prints.
+pub trait Progress {
+    /// A member was written; `content_bytes` is its content length.
+    fn member(&mut self, path: &[u8], content_bytes: u64);
+    /// A checkpoint was signed.
+    fn checkpoint(&mut self, seq: u64, tar_bytes: u64);
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn member(&mut self, _: &[u8], _: u64) {}
+    fn checkpoint(&mut self, _: u64, _: u64) {}
+}
+
+/// How to collect.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// Sources, as given.
+    pub sources: Vec<PathBuf>,
+    /// Walk options.
+    pub walk: WalkOptions,
+    /// Exclusion globs as text, for the header.
+    pub exclude_patterns: Vec<String>,
+    /// Case metadata.
+    pub case: doc::CaseInfo,
+    /// Checkpoint interval in tar bytes.
+    pub checkpoint_bytes: u64,
+    /// Checkpoint interval in members.
+    pub checkpoint_members: u64,
+    /// Checkpoint interval in seconds.
+    pub checkpoint_seconds: u64,
+    /// zstd level.
+    pub zstd_level: i32,
+    /// zstd worker threads (0: compress on the calling thread).
+    pub zstd_workers: u32,
+}
+
+/// What a finished collection produced.
+#[derive(Debug, Clone)]
+pub struct CollectSummary {
+    /// Archive id.
+    pub archive_id: String,
+    /// Final chain value (SHA-256 of the seal document).
+    pub chain: String,
+    /// Signer fingerprint.
+    pub fingerprint: String,
+    /// Number of checkpoints, the seal included.
+    pub checkpoints: u64,
+    /// Totals at the seal.
+    pub totals: Totals,
+    /// Statuses at the seal.
+    pub statuses: BTreeMap<String, u64>,
+    /// SHA-256 of the compressed bytes written.
+    pub archive_sha256: String,
+    /// Compressed bytes written.
+    pub archive_bytes: u64,
+}
+
+/// Counts and hashes the compressed bytes on their way out.
+struct HashingWriter<W: Write> {
+    inner: W,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The tar stream as written: position, running segment digest, and the
+/// current zstd frame.
+struct TarStream<W: Write> {
+    encoder: Option<zstd::stream::write::Encoder<'static, HashingWriter<W>>>,
+    level: i32,
+    workers: u32,
+    pos: u64,
+    segment: Sha256,
+}
+
+impl<W: Write> TarStream<W> {
+    fn new(out: W, level: i32, workers: u32) -> io::Result<Self> {
+        let writer = HashingWriter {
+            inner: out,
+            sha: Sha256::new(),
+            bytes: 0,
+        };
+        Ok(TarStream {
+            encoder: Some(Self::encoder(writer, level, workers)?),
+            level,
+            workers,
+            pos: 0,
+            segment: Sha256::new(),
+        })
+    }
+
+    fn encoder(w: HashingWriter<W>, level: i32, workers: u32) -> io::Result<zstd::stream::write::Encoder<'static, HashingWriter<W>>> {
+        let mut e = zstd::stream::write::Encoder::new(w, level)?;
+        e.include_checksum(true)?;
+        if workers > 0 {
+            e.multithread(workers)?;
+        }
+        Ok(e)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.encoder.as_mut().expect("encoder present between frames").write_all(bytes)?;
+        self.segment.update(bytes);
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn zeros(&mut self, mut n: u64) -> io::Result<()> {
+        const Z: [u8; 8192] = [0; 8192];
+        while n > 0 {
+            let k = n.min(Z.len() as u64) as usize;
+            self.write(&Z[..k])?;
+            n -= k as u64;
+        }
+        Ok(())
+    }
+
+    /// Finish the current segment digest and start the next one.
+    fn take_segment_digest(&mut self) -> String {
+        hex::encode(std::mem::take(&mut self.segment).finalize())
+    }
+
+    /// End the current zstd frame and, unless `last`, begin a new one.
+    fn end_frame(&mut self, last: bool) -> io::Result<Option<HashingWriter<W>>> {
+        let mut w = self.encoder.take().expect("encoder present").finish()?;
+        w.flush()?;
+        if last {
+            return Ok(Some(w));
+        }
+        self.encoder = Some(Self::encoder(w, self.level, self.workers)?);
+        Ok(None)
+    }
+}
+
+/// Content hashes of one member.
+struct ContentDigest {
+    sha: Sha256,
+    b3: blake3::Hasher,
+}
+
+impl ContentDigest {
+    fn new() -> Self {
+        ContentDigest {
+            sha: Sha256::new(),
+            b3: blake3::Hasher::new(),
+        }
+    }
+    fn update(&mut self, b: &[u8]) {
+        self.sha.update(b);
+        self.b3.update(b);
+    }
+    fn finish(self) -> (String, String) {
+        (hex::encode(self.sha.finalize()), self.b3.finalize().to_hex().to_string())
+    }
+}
+
+/// Name lookups from the collecting host's /etc/passwd and /etc/group.
+struct Names {
+    users: HashMap<u32, Vec<u8>>,
+    groups: HashMap<u32, Vec<u8>>,
+}
+
+impl Names {
+    fn load() -> Self {
+        fn read(path: &str) -> HashMap<u32, Vec<u8>> {
+            let Ok(data) = std::fs::read(path) else { return HashMap::new() };
+            data.split(|&b| b == b'\n')
+                .filter_map(|line| {
+                    let mut f = line.split(|&b| b == b':');
+                    let name = f.next()?;
+                    let id = std::str::from_utf8(f.nth(1)?).ok()?.parse().ok()?;
+                    (!name.is_empty()).then(|| (id, name.to_vec()))
+                })
+                .collect()
+        }
+        Names {
+            users: read("/etc/passwd"),
+            groups: read("/etc/group"),
+        }
+    }
+}
+
+fn timestamp(secs: i64, nanos: i64) -> Timestamp {
+    Timestamp {
+        secs,
+        nanos: nanos.clamp(0, 999_999_999) as u32,
+    }
+}
+
+/// RFC 3339 UTC time with nanoseconds, and its whole seconds.
+pub fn now_rfc3339() -> (String, i64) {
+    let now = time::OffsetDateTime::now_utc();
+    let text = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC time formats");
+    (text, now.unix_timestamp())
+}
+
+/// Whole seconds of an RFC 3339 time written by [`now_rfc3339`].
+pub fn rfc3339_secs(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// A member about to be written, with what is known about it so far.
+struct Member {
+    header: MemberHeader,
+    inode: Option<InodeFacts>,
+    status: MemberStatus,
+    detail: Option<String>,
+    evidence: bool,
+}
+
+impl Member {
+    fn fail(&mut self, status: MemberStatus, detail: String) {
+        self.status = status;
+        self.detail = Some(detail);
+    }
+}
+
+/// A collection in progress.
+pub struct Collector<'a, W: Write> {
+    out: TarStream<W>,
+    signer: &'a mut Signer,
+    opts: CollectOptions,
+    archive_id: String,
+    chain: String,
+    seq: u64,
+    segment_start: u64,
+    segment_members: Vec<MemberEntry>,
+    segment_skipped: Vec<SkippedEntry>,
+    segment_evidence: u64,
+    last_checkpoint: Instant,
+    totals: Totals,
+    statuses: BTreeMap<String, u64>,
+    without_noatime: u64,
+    names: Names,
+    hardlinks: HashMap<(u64, u64), Vec<u8>>,
+    progress: &'a mut dyn Progress,
+}
+
+impl<'a, W: Write> Collector<'a, W> {
+    /// Start an archive on `out`: writes the header document.
+    pub fn start(out: W, signer: &'a mut Signer, opts: CollectOptions, progress: &'a mut dyn Progress) -> Result<Self, CollectError> {
+        let mut id = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        let out = TarStream::new(out, opts.zstd_level, opts.zstd_workers).map_err(|source| CollectError::Output { bytes: 0, source })?;
+        let mut c = Collector {
+            out,
+            signer,
+            archive_id: hex::encode(id),
+            chain: String::new(),
+            seq: 0,
+            segment_start: 0,
+            segment_members: Vec::new(),
+            segment_skipped: Vec::new(),
+            segment_evidence: 0,
+            last_checkpoint: Instant::now(),
+            totals: Totals::default(),
+            statuses: BTreeMap::new(),
+            without_noatime: 0,
+            names: Names::load(),
+            hardlinks: HashMap::new(),
+            progress,
+            opts,
+        };
+        let header = c.header_doc();
+        let bytes = doc::to_document_bytes(&header);
+        c.chain = doc::chain_value(&bytes);
+        let secs = rfc3339_secs(&header.start_time).unwrap_or(0);
+        c.write_custody_member(doc::HEADER_PATH, &bytes, secs)?;
+        Ok(c)
+    }
+
+    fn header_doc(&self) -> HeaderDoc {
+        let public = self.signer.public_key();
+        HeaderDoc {
+            format: FORMAT_ID.into(),
+            doc_type: doc::HEADER_TYPE.into(),
+            archive_id: self.archive_id.clone(),
+            tool: doc::ToolInfo {
+                name: "custody".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            case: self.opts.case.clone(),
+            host: host_info(),
+            sources: self
+                .opts
+                .sources
+                .iter()
+                .map(|p| PathText::from_bytes(p.as_os_str().as_bytes()))
+                .collect(),
+            parameters: doc::Parameters {
+                checkpoint_bytes: self.opts.checkpoint_bytes,
+                checkpoint_members: self.opts.checkpoint_members,
+                checkpoint_seconds: self.opts.checkpoint_seconds,
+                excludes: self.opts.exclude_patterns.clone(),
+                one_file_system: self.opts.walk.one_file_system,
+                zstd_level: self.opts.zstd_level,
+            },
+            signer: doc::SignerInfo {
+                public_key: crate::signer::public_key_line(&public),
+                fingerprint: crate::signer::fingerprint(&public),
+                source: self.signer.source_name().into(),
+            },
+            start_time: now_rfc3339().0,
+        }
+    }
+
+    fn output_err(&self, source: io::Error) -> CollectError {
+        CollectError::Output {
+            bytes: self.out.pos,
+            source,
+        }
+    }
+
+    /// Walk the sources and archive everything, then seal.
+    pub fn run(mut self) -> Result<(CollectSummary, W), CollectError> {
+        let sources = self.opts.sources.clone();
+        let walk_opts = self.opts.walk.clone();
+        let mut failure: Option<CollectError> = None;
+        let walked = source::walk(&sources, &walk_opts, |item| {
+            let r = match item {
+                WalkItem::Entry(e) => self.archive_entry(&e),
+                WalkItem::Skipped { archive_path, reason } => {
+                    self.totals.skipped += 1;
+                    self.segment_skipped.push(SkippedEntry {
+                        path: PathText::from_bytes(&archive_path),
+                        reason,
+                    });
+                    Ok(())
+                }
+            }
+            .and_then(|()| self.maybe_checkpoint());
+            r.map_err(|e| {
+                failure = Some(e);
+                io::Error::other("collection stopped")
+            })
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        walked.map_err(|e| self.output_err(e))?;
+        self.seal("completed")
+    }
+
+    fn maybe_checkpoint(&mut self) -> Result<(), CollectError> {
+        let due = self.out.pos - self.segment_start >= self.opts.checkpoint_bytes
+            || self.segment_evidence >= self.opts.checkpoint_members
+            || self.last_checkpoint.elapsed() >= Duration::from_secs(self.opts.checkpoint_seconds);
+        if due && (self.segment_evidence > 0 || !self.segment_skipped.is_empty()) {
+            self.checkpoint(None)?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, entry: MemberEntry, evidence: bool) {
+        self.totals.members += 1;
+        if evidence {
+            self.totals.evidence_members += 1;
+            self.totals.content_bytes += entry.size;
+            self.segment_evidence += 1;
+            if entry.status.is_failure() {
+                self.totals.failures += 1;
+            }
+            *self.statuses.entry(entry.status.name().to_string()).or_default() += 1;
+        }
+        self.segment_members.push(entry);
+    }
+
+    /// The member for a source entry, from its `lstat` metadata.
+    fn evidence_member(&self, e: &SourceEntry, m: &std::fs::Metadata, kind: EntryKind, size: u64) -> Member {
+        let mut path = e.archive_path.clone();
+        if kind == EntryKind::Directory && !path.ends_with(b"/") {
+            path.push(b'/');
+        }
+        let mut h = MemberHeader::new(path, kind, size, timestamp(m.mtime(), m.mtime_nsec()));
+        h.mode = m.mode() & 0o7777;
+        h.uid = u64::from(m.uid());
+        h.gid = u64::from(m.gid());
+        h.uname = self.names.users.get(&m.uid()).cloned();
+        h.gname = self.names.groups.get(&m.gid()).cloned();
+        h.atime = Some(timestamp(m.atime(), m.atime_nsec()));
+        h.ctime = Some(timestamp(m.ctime(), m.ctime_nsec()));
+        let btime = m.created().ok().and_then(|b| b.duration_since(std::time::UNIX_EPOCH).ok());
+        let inode = InodeFacts {
+            dev: m.dev(),
+            ino: m.ino(),
+            nlink: m.nlink(),
+            btime: btime.map(|d| {
+                Timestamp {
+                    secs: d.as_secs() as i64,
+                    nanos: d.subsec_nanos(),
+                }
+                .to_pax()
+            }),
+        };
+        Member {
+            header: h,
+            inode: Some(inode),
+            status: MemberStatus::Ok,
+            detail: None,
+            evidence: true,
+        }
+    }
+
+    fn archive_entry(&mut self, e: &SourceEntry) -> Result<(), CollectError> {
+        let ft = e.metadata.file_type();
+        if ft.is_file() {
+            return self.archive_file(e);
+        }
+        let kind = if ft.is_dir() {
+            EntryKind::Directory
+        } else if ft.is_symlink() {
+            EntryKind::Symlink
+        } else if ft.is_fifo() {
+            EntryKind::Fifo
+        } else if ft.is_char_device() {
+            EntryKind::CharDevice
+        } else if ft.is_block_device() {
+            EntryKind::BlockDevice
+        } else {
+            EntryKind::File
+        };
+        let mut m = self.evidence_member(e, &e.metadata, kind, 0);
+        if ft.is_socket() {
+            m.fail(MemberStatus::Socket, "socket: recorded as an empty file, never opened".into());
+        }
+        if e.other_filesystem {
+            m.fail(
+                MemberStatus::OtherFilesystem,
+                "mount point of another filesystem: recorded, not descended into".into(),
+            );
+        }
+        if kind == EntryKind::Symlink {
+            match std::fs::read_link(&e.fs_path) {
+                Ok(t) => m.header.linkpath = Some(t.as_os_str().as_bytes().to_vec()),
+                Err(err) => {
+                    m.fail(MemberStatus::Vanished, format!("symlink target could not be read: {err}"));
+                    m.header.linkpath = Some(Vec::new());
+                }
+            }
+        }
+        if matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice) {
+            let rdev = e.metadata.rdev();
+            m.header.devmajor = (((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)) as u32;
+            m.header.devminor = ((rdev & 0xff) | ((rdev >> 12) & !0xff)) as u32;
+        }
+        self.write_member(m, None)
+    }
+
+    fn open_noatime(&mut self, path: &std::path::Path) -> io::Result<File> {
+        let open = |flags| std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path);
+        match open(libc::O_NOATIME | libc::O_NOFOLLOW | libc::O_NONBLOCK) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                self.without_noatime += 1;
+                open(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            }
+            other => other,
+        }
+    }
+
+    fn archive_file(&mut self, e: &SourceEntry) -> Result<(), CollectError> {
+        let md = &e.metadata;
+        if md.nlink() > 1 {
+            if let Some(first) = self.hardlinks.get(&(md.dev(), md.ino())).cloned() {
+                let mut m = self.evidence_member(e, md, EntryKind::HardLink, 0);
+                m.header.linkpath = Some(first);
+                return self.write_member(m, None);
+            }
+            self.hardlinks.insert((md.dev(), md.ino()), e.archive_path.clone());
+        }
+        let mut m = self.evidence_member(e, md, EntryKind::File, 0);
+        let file = match self.open_noatime(&e.fs_path) {
+            Ok(f) => f,
+            Err(err) => {
+                let status = if err.kind() == io::ErrorKind::NotFound {
+                    MemberStatus::Vanished
+                } else {
+                    MemberStatus::Unreadable
+                };
+                m.fail(status, format!("could not open: {err}"));
+                return self.write_member(m, None);
+            }
+        };
+        let now = match file.metadata() {
+            Ok(now) if now.is_file() && now.dev() == md.dev() && now.ino() == md.ino() => now,
+            Ok(_) => {
+                m.fail(
+                    MemberStatus::Vanished,
+                    "replaced by another file between the walk and the read".into(),
+                );
+                return self.write_member(m, None);
+            }
+            Err(err) => {
+                m.fail(MemberStatus::Unreadable, format!("could not examine the open file: {err}"));
+                return self.write_member(m, None);
+            }
+        };
+        if now.len() == 0 {
+            return self.archive_small_file(m, file);
+        }
+        // The header states the size of the open file, taken just before reading.
+        let m = self.evidence_member(e, &now, EntryKind::File, now.len());
+        self.write_member(m, Some((file, now)))
+    }
+
+    /// Files that report size 0 are read first (bounded), so that pseudo-files
+    /// with content are stored whole and the header states the true size.
+    fn archive_small_file(&mut self, mut m: Member, file: File) -> Result<(), CollectError> {
+        let mut data = Vec::new();
+        match file.take(ZERO_SIZE_READ_LIMIT as u64 + 1).read_to_end(&mut data) {
+            Err(err) => m.fail(MemberStatus::ReadError, format!("read failed: {err}")),
+            Ok(_) if data.len() > ZERO_SIZE_READ_LIMIT => {
+                data.truncate(ZERO_SIZE_READ_LIMIT);
+                m.fail(
+                    MemberStatus::Grew,
+                    format!("reported size 0; the first {ZERO_SIZE_READ_LIMIT} bytes are archived"),
+                );
+            }
+            Ok(0) => {}
+            Ok(n) => m.detail = Some(format!("reported size 0; {n} bytes of content read")),
+        }
+        m.header.size = data.len() as u64;
+        self.write_member_bytes(m, &data)
+    }
+
+    fn write_member_bytes(&mut self, m: Member, data: &[u8]) -> Result<(), CollectError> {
+        let (offset, header_sha256) = self.write_header(&m.header)?;
+        let mut digest = ContentDigest::new();
+        digest.update(data);
+        self.out.write(data).map_err(|e| self.output_err(e))?;
+        self.finish_member(m, offset, header_sha256, Some(digest))
+    }
+
+    fn write_header(&mut self, h: &MemberHeader) -> Result<(u64, String), CollectError> {
+        let offset = self.out.pos;
+        let bytes = h.encode();
+        let header_sha256 = hex::encode(Sha256::digest(&bytes));
+        self.out.write(&bytes).map_err(|e| self.output_err(e))?;
+        Ok((offset, header_sha256))
+    }
+
+    fn finish_member(&mut self, m: Member, offset: u64, header_sha256: String, digest: Option<ContentDigest>) -> Result<(), CollectError> {
+        let h = m.header;
+        self.out.zeros(tar::padding(h.size) as u64).map_err(|e| self.output_err(e))?;
+        let (sha256, blake3) = digest.map(ContentDigest::finish).unzip();
+        self.progress.member(&h.path, h.size);
+        let entry = MemberEntry {
+            offset,
+            path: PathText::from_bytes(&h.path),
+            kind: h.kind.name().into(),
+            size: h.size,
+            header_sha256,
+            sha256,
+            blake3,
+            status: m.status,
+            detail: m.detail,
+            inode: m.inode,
+        };
+        self.record(entry, m.evidence);
+        Ok(())
+    }
+
+    /// Write a member; for regular files, stream exactly `size` bytes from the
+    /// open file whatever happens to it meanwhile, and note what did.
+    fn write_member(&mut self, mut m: Member, file: Option<(File, std::fs::Metadata)>) -> Result<(), CollectError> {
+        let (offset, header_sha256) = self.write_header(&m.header)?;
+        if !m.header.kind.has_content() {
+            return self.finish_member(m, offset, header_sha256, None);
+        }
+        let mut digest = ContentDigest::new();
+        if let Some((f, before)) = file {
+            if let Some((status, detail)) = self.stream_content(f, &before, m.header.size, &mut digest)? {
+                m.fail(status, detail);
+            }
+        }
+        self.finish_member(m, offset, header_sha256, Some(digest))
+    }
+
+    /// Returns the status and detail when the file did not stay still.
+    fn stream_content(
+        &mut self,
+        mut f: File,
+        before: &std::fs::Metadata,
+        size: u64,
+        digest: &mut ContentDigest,
+    ) -> Result<Option<(MemberStatus, String)>, CollectError> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut done: u64 = 0;
+        let mut failure = None;
+        while done < size {
+            let want = (size - done).min(buf.len() as u64) as usize;
+            match f.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    digest.update(&buf[..n]);
+                    self.out.write(&buf[..n]).map_err(|e| self.output_err(e))?;
+                    done += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if done < size {
+            // Keep the stream valid: the header promised `size` bytes.
+            buf.fill(0);
+            let mut left = size - done;
+            while left > 0 {
+                let k = left.min(buf.len() as u64) as usize;
+                digest.update(&buf[..k]);
+                self.out.write(&buf[..k]).map_err(|e| self.output_err(e))?;
+                left -= k as u64;
+            }
+            return Ok(Some(match failure {
+                Some(e) => (
+                    MemberStatus::ReadError,
+                    format!("read failed after {done} of {size} bytes: {e}; the rest is zero-filled"),
+                ),
+                None => (
+                    MemberStatus::Shrank,
+                    format!("shrank while read: {done} of {size} bytes read; the rest is zero-filled"),
+                ),
+            }));
+        }
+        let mut probe = [0u8; 1];
+        if matches!(f.read(&mut probe), Ok(1)) {
+            return Ok(Some((
+                MemberStatus::Grew,
+                format!("grew while read; the first {size} bytes are archived"),
+            )));
+        }
+        let moved = |a: &std::fs::Metadata| {
+            a.mtime() != before.mtime()
+                || a.mtime_nsec() != before.mtime_nsec()
+                || a.ctime() != before.ctime()
+                || a.ctime_nsec() != before.ctime_nsec()
+        };
+        Ok(match f.metadata() {
+            Ok(after) if after.len() != size => Some((
+                MemberStatus::Changed,
+                format!("size changed from {size} to {} while read", after.len()),
+            )),
+            Ok(after) if moved(&after) => Some((MemberStatus::Changed, "modified while read (mtime or ctime changed)".into())),
+            _ => None,
+        })
+    }
+
+    fn write_custody_member(&mut self, path: &str, data: &[u8], secs: i64) -> Result<(), CollectError> {
+        let header = doc::custody_member_header(path, data.len() as u64, secs);
+        let m = Member {
+            header,
+            inode: None,
+            status: MemberStatus::Custody,
+            detail: None,
+            evidence: false,
+        };
+        self.write_member_bytes(m, data)
+    }
+
+    fn checkpoint(&mut self, seal: Option<Seal>) -> Result<(), CollectError> {
+        self.seq += 1;
+        let is_seal = seal.is_some();
+        let (time_text, secs) = now_rfc3339();
+        let manifest: Vec<u8> = self
+            .segment_members
+            .iter()
+            .filter(|m| m.status != MemberStatus::Custody && m.kind == "file")
+            .filter_map(|m| Some(doc::manifest_line(m.sha256.as_deref()?, &m.path.to_bytes()?)))
+            .flatten()
+            .collect();
+        if !manifest.is_empty() {
+            self.write_custody_member(&doc::manifest_path(self.seq), &manifest, secs)?;
+        }
+        let end = self.out.pos;
+        let cp = CheckpointDoc {
+            format: FORMAT_ID.into(),
+            doc_type: doc::CHECKPOINT_TYPE.into(),
+            archive_id: self.archive_id.clone(),
+            seq: self.seq,
+            prev_chain: self.chain.clone(),
+            range: doc::ByteRange {
+                start: self.segment_start,
+                end,
+            },
+            segment_sha256: self.out.take_segment_digest(),
+            members: std::mem::take(&mut self.segment_members),
+            skipped: std::mem::take(&mut self.segment_skipped),
+            time: time_text,
+            totals: self.totals.clone(),
+            seal,
+        };
+        let bytes = doc::to_document_bytes(&cp);
+        let sig = self.signer.sign(&bytes)?;
+        self.segment_start = end;
+        self.segment_evidence = 0;
+        self.chain = doc::chain_value(&bytes);
+        self.write_custody_member(&doc::checkpoint_path(self.seq), &bytes, secs)?;
+        self.write_custody_member(&doc::signature_path(self.seq), &sig, secs)?;
+        if !is_seal {
+            self.out.end_frame(false).map_err(|e| self.output_err(e))?;
+        }
+        self.last_checkpoint = Instant::now();
+        self.progress.checkpoint(self.seq, end);
+        Ok(())
+    }
+
+    /// Write the final checkpoint and the end-of-archive marker.
+    pub fn seal(mut self, reason: &str) -> Result<(CollectSummary, W), CollectError> {
+        let seal = Seal {
+            end_time: now_rfc3339().0,
+            statuses: self.statuses.clone(),
+            opened_without_noatime: self.without_noatime,
+            reason: reason.into(),
+        };
+        self.checkpoint(Some(seal))?;
+        self.out.zeros(tar::END_OF_ARCHIVE_LEN as u64).map_err(|e| self.output_err(e))?;
+        let w = self
+            .out
+            .end_frame(true)
+            .map_err(|e| self.output_err(e))?
+            .expect("last frame returns the writer");
+        let summary = CollectSummary {
+            archive_id: self.archive_id.clone(),
+            chain: self.chain.clone(),
+            fingerprint: crate::signer::fingerprint(&self.signer.public_key()),
+            checkpoints: self.seq,
+            totals: self.totals.clone(),
+            statuses: self.statuses.clone(),
+            archive_sha256: hex::encode(w.sha.finalize()),
+            archive_bytes: w.bytes,
+        };
+        Ok((summary, w.inner))
+    }
+}
+
+fn host_info() -> doc::HostInfo {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let kernel = match (
+        read("/proc/sys/kernel/ostype"),
+        read("/proc/sys/kernel/osrelease"),
+        read("/proc/sys/kernel/version"),
+    ) {
+        (Some(a), Some(b), Some(c)) => Some(format!("{a} {b} {c}")),
+        _ => None,
+    };
+    doc::HostInfo {
+        hostname: read("/proc/sys/kernel/hostname").or_else(|| read("/etc/hostname")),
+        kernel,
+        machine: Some(std::env::consts::ARCH.to_string()),
+        machine_id: read("/etc/machine-id"),
+        euid: std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX),
+    }
+}

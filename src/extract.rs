@@ -1,0 +1,241 @@
+//! Extraction that verifies as it goes: member content is staged inside the
+//! target directory and only moved into place once the signed checkpoint
+//! covering it has verified. Nothing is ever written outside the target, and
+//! no symlink is followed: symlinks are created last, and every parent
+//! directory is checked to be a real directory before anything is written.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::format::tar::{EntryKind, Timestamp};
+use crate::verify::{MemberMeta, MemberOutcome, MemberSink, Proof};
+
+/// What extraction did.
+#[derive(Debug, Default, Clone)]
+pub struct ExtractSummary {
+    /// Members written.
+    pub extracted: u64,
+    /// Members extracted only because `salvage` was asked for.
+    pub salvaged: u64,
+    /// Members not written, with the reason.
+    pub skipped: Vec<(Vec<u8>, String)>,
+}
+
+/// Extracts into a directory as a [`MemberSink`] of the verifier.
+pub struct Extractor {
+    root: PathBuf,
+    staging: PathBuf,
+    salvage: bool,
+    current: Option<(PathBuf, File)>,
+    staged: Vec<Option<PathBuf>>,
+    symlinks: Vec<(PathBuf, Vec<u8>, Vec<u8>)>,
+    dir_times: BTreeMap<PathBuf, Timestamp>,
+    /// What happened so far.
+    pub summary: ExtractSummary,
+    counter: u64,
+}
+
+impl Extractor {
+    /// Prepare to extract into `root`, which must not exist or be empty.
+    pub fn new(root: &Path, salvage: bool) -> io::Result<Self> {
+        match fs::read_dir(root) {
+            Ok(mut it) => {
+                if it.next().is_some() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "{} is not empty; extract into a new or empty directory so nothing is overwritten",
+                            root.display()
+                        ),
+                    ));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(root)?,
+            Err(e) => return Err(e),
+        }
+        let root = fs::canonicalize(root)?;
+        let staging = root.join(format!(".custody-staging-{}", std::process::id()));
+        fs::create_dir(&staging)?;
+        Ok(Extractor {
+            root,
+            staging,
+            salvage,
+            current: None,
+            staged: Vec::new(),
+            symlinks: Vec::new(),
+            dir_times: BTreeMap::new(),
+            summary: ExtractSummary::default(),
+            counter: 0,
+        })
+    }
+
+    /// Create the deferred symlinks, set directory times, remove the staging area.
+    pub fn finish(mut self) -> io::Result<ExtractSummary> {
+        for (target, link, raw) in std::mem::take(&mut self.symlinks) {
+            match self.safe_parent(&target) {
+                Ok(()) if fs::symlink_metadata(&target).is_err() => {
+                    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&link), &target)?
+                }
+                Ok(()) => self.summary.skipped.push((raw, "a member already exists at this path".into())),
+                Err(why) => self.summary.skipped.push((raw, why)),
+            }
+        }
+        for (dir, t) in std::mem::take(&mut self.dir_times).into_iter().rev() {
+            if let Ok(f) = File::open(&dir) {
+                let _ = f.set_modified(system_time(t));
+            }
+        }
+        fs::remove_dir_all(&self.staging)?;
+        Ok(self.summary)
+    }
+
+    /// Map an archive path to a path under the root, or say why not.
+    fn target(&self, raw: &[u8]) -> Result<PathBuf, String> {
+        let p = Path::new(std::ffi::OsStr::from_bytes(raw));
+        if raw.is_empty() || raw.contains(&0) {
+            return Err("empty or NUL-containing path".into());
+        }
+        let mut out = self.root.clone();
+        for c in p.components() {
+            match c {
+                Component::Normal(n) => out.push(n),
+                Component::CurDir => {}
+                Component::RootDir | Component::Prefix(_) => return Err("absolute path refused".into()),
+                Component::ParentDir => return Err("path with `..` refused".into()),
+            }
+        }
+        if out == self.root || out.starts_with(&self.staging) {
+            return Err("path refers to the extraction root itself".into());
+        }
+        Ok(out)
+    }
+
+    /// Every existing ancestor of `target` below the root must be a real
+    /// directory (not a symlink); missing ones are created.
+    fn safe_parent(&self, target: &Path) -> Result<(), String> {
+        let parent = target.parent().ok_or("no parent")?;
+        let rel = parent.strip_prefix(&self.root).map_err(|_| "outside the target")?;
+        let mut cur = self.root.clone();
+        for c in rel.components() {
+            cur.push(c);
+            match fs::symlink_metadata(&cur) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "{} is not a directory (a symlink or file is in the way); refused",
+                        cur.display()
+                    ))
+                }
+                Err(_) => fs::create_dir(&cur).map_err(|e| format!("cannot create {}: {e}", cur.display()))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn place(&mut self, o: &MemberOutcome, staged: Option<PathBuf>) -> Result<(), String> {
+        let m = &o.meta;
+        let target = self.target(&m.path)?;
+        self.safe_parent(&target)?;
+        match m.kind {
+            EntryKind::Directory => {
+                match fs::symlink_metadata(&target) {
+                    Ok(md) if md.is_dir() => {}
+                    Ok(_) => return Err("a non-directory is in the way".into()),
+                    Err(_) => fs::create_dir(&target).map_err(|e| e.to_string())?,
+                }
+                let _ = fs::set_permissions(&target, fs::Permissions::from_mode((m.mode & 0o777) | 0o700));
+                self.dir_times.insert(target, m.mtime);
+            }
+            EntryKind::File => {
+                let staged = staged.ok_or("no staged content")?;
+                if fs::symlink_metadata(&target).is_ok_and(|md| md.is_dir()) {
+                    return Err("a directory is in the way".into());
+                }
+                fs::set_permissions(&staged, fs::Permissions::from_mode(m.mode & 0o777)).map_err(|e| e.to_string())?;
+                fs::rename(&staged, &target).map_err(|e| e.to_string())?;
+                if let Ok(f) = File::options().write(true).open(&target).or_else(|_| File::open(&target)) {
+                    let _ = f.set_modified(system_time(m.mtime));
+                }
+            }
+            EntryKind::Symlink => {
+                self.symlinks.push((target, m.linkpath.clone().unwrap_or_default(), m.path.clone()));
+            }
+            EntryKind::HardLink => {
+                let link = m.linkpath.clone().unwrap_or_default();
+                let source = self.target(&link)?;
+                match fs::symlink_metadata(&source) {
+                    Ok(md) if md.is_file() => fs::hard_link(&source, &target).map_err(|e| e.to_string())?,
+                    _ => return Err("hard link to a member that was not extracted as a regular file".into()),
+                }
+            }
+            other => return Err(format!("{} members are recorded, not recreated", other.name())),
+        }
+        Ok(())
+    }
+}
+
+fn system_time(t: Timestamp) -> std::time::SystemTime {
+    let base = std::time::UNIX_EPOCH;
+    if t.secs >= 0 {
+        base + std::time::Duration::new(t.secs as u64, t.nanos)
+    } else {
+        base - std::time::Duration::from_secs(t.secs.unsigned_abs()) + std::time::Duration::from_nanos(u64::from(t.nanos))
+    }
+}
+
+impl MemberSink for Extractor {
+    fn start(&mut self, meta: &MemberMeta) -> io::Result<()> {
+        self.current = None;
+        if meta.kind == EntryKind::File {
+            self.counter += 1;
+            let p = self.staging.join(self.counter.to_string());
+            let f = File::create(&p)?;
+            self.current = Some((p.clone(), f));
+            self.staged.push(Some(p));
+        } else {
+            self.staged.push(None);
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        if let Some((_, f)) = self.current.as_mut() {
+            f.write_all(chunk)?;
+        }
+        Ok(())
+    }
+
+    fn segment(&mut self, members: &[MemberOutcome]) -> io::Result<()> {
+        self.current = None;
+        // Members already started beyond this segment (the next checkpoint's
+        // own members) keep their staged content for the next call.
+        let mut staged: Vec<Option<PathBuf>> = std::mem::take(&mut self.staged);
+        self.staged = staged.split_off(members.len().min(staged.len()));
+        for (i, o) in members.iter().enumerate() {
+            let file = staged.get(i).cloned().flatten();
+            let accept = match &o.proof {
+                Proof::Proven => Ok(false),
+                Proof::MatchesListing | Proof::Unproven if self.salvage => Ok(true),
+                Proof::MatchesListing => Err("its checkpoint did not verify (use --salvage to recover it unproven)".to_string()),
+                Proof::Unproven => Err("no signed checkpoint covers it (use --salvage to recover it unproven)".to_string()),
+                Proof::Altered(why) => Err(format!("failed verification: {why}")),
+            };
+            let result = accept.and_then(|salvaged| self.place(o, file.clone()).map(|()| salvaged));
+            match result {
+                Ok(salvaged) => {
+                    self.summary.extracted += 1;
+                    self.summary.salvaged += u64::from(salvaged);
+                }
+                Err(why) => self.summary.skipped.push((o.meta.path.clone(), why)),
+            }
+            if let Some(f) = file {
+                let _ = fs::remove_file(f);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,414 @@
+//! The custody documents stored as archive members: the header, the
+//! checkpoints and the seal, as serde types, plus the chain construction.
+//!
+//! The bytes of these documents are hashed and signed exactly as they appear
+//! in the stream; a verifier never re-serialises them to check a digest.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::tar::{EntryKind, MemberHeader, Timestamp};
+use super::{CUSTODY_DIR, FORMAT_ID};
+
+/// Path of the header document, always the first member.
+pub const HEADER_PATH: &str = ".custody/header.json";
+
+/// Value of the `type` field of the header document.
+pub const HEADER_TYPE: &str = "header";
+/// Value of the `type` field of a checkpoint document.
+pub const CHECKPOINT_TYPE: &str = "checkpoint";
+
+/// A 32-byte digest shown as lowercase hex.
+pub type HexDigest = String;
+
+/// The first member: what, who, where and how this collection was made.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HeaderDoc {
+    /// Always [`FORMAT_ID`].
+    pub format: String,
+    /// Always [`HEADER_TYPE`].
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// 16 random bytes as hex, unique to this archive.
+    pub archive_id: String,
+    /// Tool that wrote the archive.
+    pub tool: ToolInfo,
+    /// Case metadata given by the examiner.
+    pub case: CaseInfo,
+    /// Facts about the collecting host.
+    pub host: HostInfo,
+    /// Source paths as given on the command line.
+    pub sources: Vec<PathText>,
+    /// Collection parameters.
+    pub parameters: Parameters,
+    /// The key that signs every checkpoint.
+    pub signer: SignerInfo,
+    /// Start of the collection (RFC 3339, UTC, nanoseconds).
+    pub start_time: String,
+}
+
+/// Name and version of the writing tool.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ToolInfo {
+    /// Tool name.
+    pub name: String,
+    /// Tool version.
+    pub version: String,
+}
+
+/// Case metadata; every field is optional free text.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CaseInfo {
+    /// Case reference.
+    pub case: Option<String>,
+    /// Examiner name.
+    pub examiner: Option<String>,
+    /// Evidence item identifier.
+    pub evidence_id: Option<String>,
+    /// Free-form note.
+    pub note: Option<String>,
+}
+
+/// Facts about the collecting host.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostInfo {
+    /// Host name.
+    pub hostname: Option<String>,
+    /// Kernel name, release and version (`uname -srv`).
+    pub kernel: Option<String>,
+    /// Machine architecture.
+    pub machine: Option<String>,
+    /// Contents of /etc/machine-id.
+    pub machine_id: Option<String>,
+    /// Effective user id of the collector.
+    pub euid: u32,
+}
+
+/// Collection parameters that affect what the archive holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Parameters {
+    /// A checkpoint is written once this many tar bytes follow the last one.
+    pub checkpoint_bytes: u64,
+    /// A checkpoint is written once this many members follow the last one.
+    pub checkpoint_members: u64,
+    /// A checkpoint is written once this many seconds passed since the last one.
+    pub checkpoint_seconds: u64,
+    /// Exclusion globs.
+    pub excludes: Vec<String>,
+    /// Whether the walk stays on the filesystem of each source.
+    pub one_file_system: bool,
+    /// zstd compression level.
+    pub zstd_level: i32,
+}
+
+/// Who signs this archive.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SignerInfo {
+    /// OpenSSH public key line (`ssh-ed25519 AAAA...`).
+    pub public_key: String,
+    /// `SHA256:` fingerprint of the key, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    /// Where the private key lived: `file`, `agent` or `ephemeral`.
+    pub source: String,
+}
+
+/// A byte string that is shown as text when it is UTF-8 and as base64 otherwise.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PathText {
+    /// The text, when the bytes are valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub path: Option<String>,
+    /// Standard base64 of the bytes, when they are not valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub path_b64: Option<String>,
+}
+
+impl PathText {
+    /// Represent raw bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => PathText {
+                path: Some(s.to_owned()),
+                path_b64: None,
+            },
+            Err(_) => {
+                use base64::Engine as _;
+                PathText {
+                    path: None,
+                    path_b64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                }
+            }
+        }
+    }
+
+    /// The raw bytes, or `None` when neither field decodes.
+    pub fn to_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        match (&self.path, &self.path_b64) {
+            (Some(p), None) => Some(p.as_bytes().to_vec()),
+            (None, Some(b)) => base64::engine::general_purpose::STANDARD.decode(b).ok(),
+            _ => None,
+        }
+    }
+
+    /// A printable form: the text, or the bytes with non-UTF-8 escaped.
+    pub fn display(&self) -> String {
+        match &self.path {
+            Some(p) => p.clone(),
+            None => self
+                .to_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// What happened when a member was collected.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberStatus {
+    /// Captured completely and unchanged while read.
+    Ok,
+    /// The file grew while read; the first `size` bytes are archived.
+    Grew,
+    /// The file shrank while read; missing bytes are zero-filled to `size`.
+    Shrank,
+    /// Size unchanged but modification or change time moved while read.
+    Changed,
+    /// The entry disappeared between the walk and the read.
+    Vanished,
+    /// The entry could not be opened or read (reason in `detail`); metadata only.
+    Unreadable,
+    /// A read failed part-way; the rest is zero-filled to `size`.
+    ReadError,
+    /// A socket: recorded as an empty regular file, never opened.
+    Socket,
+    /// A directory on another filesystem: recorded, not descended into.
+    OtherFilesystem,
+    /// A custody member (header, checkpoint, signature, manifest).
+    Custody,
+}
+
+impl MemberStatus {
+    /// The name used in documents and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberStatus::Ok => "ok",
+            MemberStatus::Grew => "grew",
+            MemberStatus::Shrank => "shrank",
+            MemberStatus::Changed => "changed",
+            MemberStatus::Vanished => "vanished",
+            MemberStatus::Unreadable => "unreadable",
+            MemberStatus::ReadError => "read-error",
+            MemberStatus::Socket => "socket",
+            MemberStatus::OtherFilesystem => "other-filesystem",
+            MemberStatus::Custody => "custody",
+        }
+    }
+
+    /// Whether this status records a failure to capture something.
+    pub fn is_failure(self) -> bool {
+        !matches!(self, MemberStatus::Ok | MemberStatus::Custody | MemberStatus::OtherFilesystem)
+    }
+}
+
+/// One member as listed in a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberEntry {
+    /// Offset of the member's first header byte in the tar stream.
+    pub offset: u64,
+    /// The member's path.
+    #[serde(flatten)]
+    pub path: PathText,
+    /// Member type name (see [`EntryKind::name`]).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Content length.
+    pub size: u64,
+    /// SHA-256 of the header bytes (pax header block(s) and ustar block).
+    pub header_sha256: HexDigest,
+    /// SHA-256 of the content bytes (absent for kinds without content).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha256: Option<HexDigest>,
+    /// BLAKE3 of the content bytes (absent for kinds without content).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub blake3: Option<HexDigest>,
+    /// Collection status.
+    pub status: MemberStatus,
+    /// Human-readable detail for statuses other than `ok`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+    /// Inode facts tar has no standard word for (evidence members only).
+    #[serde(flatten, skip_serializing_if = "Option::is_none", default)]
+    pub inode: Option<InodeFacts>,
+}
+
+/// Facts about the source inode kept in the signed listing rather than in
+/// vendor pax records (GNU tar warns on every unknown pax keyword).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InodeFacts {
+    /// Device number of the filesystem.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Hard link count.
+    pub nlink: u64,
+    /// Birth time in pax decimal form, when the kernel reports it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub btime: Option<String>,
+}
+
+/// An entry the walk met but did not archive as a member, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SkippedEntry {
+    /// Path as it would have appeared in the archive.
+    #[serde(flatten)]
+    pub path: PathText,
+    /// Why it was not archived.
+    pub reason: String,
+}
+
+/// Byte range `[start, end)` of the tar stream.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+/// Running totals since the start of the archive, up to this checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Totals {
+    /// Members in the tar stream before this checkpoint (custody members included).
+    pub members: u64,
+    /// Evidence members (custody members excluded).
+    pub evidence_members: u64,
+    /// Content bytes of evidence members.
+    pub content_bytes: u64,
+    /// Evidence members whose status is a failure.
+    pub failures: u64,
+    /// Entries skipped without a member.
+    pub skipped: u64,
+}
+
+/// The final summary carried by the last checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Seal {
+    /// End of the collection (RFC 3339).
+    pub end_time: String,
+    /// Evidence members by status name.
+    pub statuses: std::collections::BTreeMap<String, u64>,
+    /// Files opened without `O_NOATIME` (the kernel refused it).
+    pub opened_without_noatime: u64,
+    /// Why the collection ended: `completed` or `interrupted`.
+    pub reason: String,
+}
+
+/// A signed checkpoint: everything since the previous one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CheckpointDoc {
+    /// Always [`FORMAT_ID`].
+    pub format: String,
+    /// Always [`CHECKPOINT_TYPE`].
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// The archive id from the header document.
+    pub archive_id: String,
+    /// 1 for the first checkpoint, then +1 each.
+    pub seq: u64,
+    /// The chain value before this checkpoint (see [`chain_value`]).
+    pub prev_chain: HexDigest,
+    /// The tar bytes this checkpoint covers.
+    pub range: ByteRange,
+    /// SHA-256 of exactly those bytes.
+    pub segment_sha256: HexDigest,
+    /// Every member whose header starts in the range, in stream order.
+    pub members: Vec<MemberEntry>,
+    /// Entries met by the walk and not archived, since the previous checkpoint.
+    pub skipped: Vec<SkippedEntry>,
+    /// Time the checkpoint was written (RFC 3339).
+    pub time: String,
+    /// Running totals.
+    pub totals: Totals,
+    /// Present on the last checkpoint only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seal: Option<Seal>,
+}
+
+/// The chain value after a document: SHA-256 of its exact bytes. The value
+/// before checkpoint 1 is the chain value of the header document.
+pub fn chain_value(document_bytes: &[u8]) -> HexDigest {
+    hex::encode(Sha256::digest(document_bytes))
+}
+
+/// Path of checkpoint `seq`.
+pub fn checkpoint_path(seq: u64) -> String {
+    format!("{CUSTODY_DIR}checkpoint-{seq:06}.json")
+}
+
+/// Path of the `sha256sum` manifest of checkpoint `seq`.
+pub fn manifest_path(seq: u64) -> String {
+    format!("{CUSTODY_DIR}checkpoint-{seq:06}.sha256")
+}
+
+/// Path of the signature of checkpoint `seq`.
+pub fn signature_path(seq: u64) -> String {
+    format!("{}.sig", checkpoint_path(seq))
+}
+
+/// Parse a checkpoint path back into its sequence number.
+pub fn parse_checkpoint_path(path: &[u8]) -> Option<(u64, bool)> {
+    let s = std::str::from_utf8(path).ok()?;
+    let rest = s.strip_prefix(CUSTODY_DIR)?.strip_prefix("checkpoint-")?;
+    let (num, is_sig) = if let Some(n) = rest.strip_suffix(".json.sig") {
+        (n, true)
+    } else {
+        (rest.strip_suffix(".json")?, false)
+    };
+    let seq: u64 = num.parse().ok()?;
+    let canonical = if is_sig { signature_path(seq) } else { checkpoint_path(seq) };
+    (canonical == s).then_some((seq, is_sig))
+}
+
+/// The exact header written for a custody member: every field fixed except
+/// path, size and the whole-second time taken from the signed document.
+pub fn custody_member_header(path: &str, size: u64, secs: i64) -> MemberHeader {
+    let mut h = MemberHeader::new(path.as_bytes().to_vec(), EntryKind::File, size, Timestamp { secs, nanos: 0 });
+    h.mode = 0o444;
+    h
+}
+
+/// Serialise a document the way custody writes it: compact JSON plus `\n`.
+pub fn to_document_bytes<T: Serialize>(doc: &T) -> Vec<u8> {
+    let mut v = serde_json::to_vec(doc).expect("documents always serialise");
+    v.push(b'\n');
+    v
+}
+
+/// Check the fixed fields shared by all documents.
+pub fn check_format(format: &str) -> bool {
+    format == FORMAT_ID
+}
+
+/// One line of a `sha256sum`-format manifest for `path`, using GNU
+/// coreutils' escaping for names that hold a newline or a backslash.
+pub fn manifest_line(sha256_hex: &str, path: &[u8]) -> Vec<u8> {
+    let needs_escape = path.iter().any(|&b| b == b'\n' || b == b'\\' || b == b'\r');
+    let mut line = Vec::with_capacity(path.len() + 70);
+    if needs_escape {
+        line.push(b'\\');
+    }
+    line.extend_from_slice(sha256_hex.as_bytes());
+    line.extend_from_slice(b"  ");
+    for &b in path {
+        match b {
+            b'\n' if needs_escape => line.extend_from_slice(b"\\n"),
+            b'\r' if needs_escape => line.extend_from_slice(b"\\r"),
+            b'\\' if needs_escape => line.extend_from_slice(b"\\\\"),
+            _ => line.push(b),
+        }
+    }
+    line.push(b'\n');
+    line
+}

@@ -1,0 +1,13 @@
+//! custody: evidence-preservation imaging.
+//!
+//! [`collect`] walks sources and streams a hash-chained, signed pax tar inside
+//! zstd frames; [`verify`] proves the chain of custody of such an archive and
+//! reports every finding; [`format`] holds the pure byte-level format.
+//! The library never prints: progress and results flow through traits.
+
+pub mod collect;
+pub mod extract;
+pub mod format;
+pub mod signer;
+pub mod source;
+pub mod verify;

@@ -1,0 +1,682 @@
+//! The `custody` command: keygen, collect, verify, list, extract.
+//! Exit codes are a contract, documented in README.md and in `--help`.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Parser, Subcommand};
+
+use custody::collect::{self, CollectOptions, Collector, Progress};
+use custody::format::doc::{CaseInfo, PathText};
+use custody::signer::{self, Signer, TrustAnchors, PASSPHRASE_ENV};
+use custody::source::{self, WalkOptions};
+use custody::verify::{self, Level, MemberOutcome, MemberSink, Proof, Report, Verdict, VerifyOptions};
+
+/// Exit codes (see README.md, "Exit codes").
+mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const COLLECTION_INCOMPLETE: u8 = 3;
+    pub const NOT_AN_ARCHIVE: u8 = 4;
+    pub const INCOMPLETE: u8 = 10;
+    pub const UNTRUSTED: u8 = 11;
+    pub const TAMPERED: u8 = 12;
+}
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   success; for verify/list/extract: verified
+  1   operational error (unreadable input, bad key, unwritable output, ...)
+  2   usage error (bad arguments)
+  3   collect stopped before its seal (output closed or full); the partial archive verifies as incomplete
+  4   the input is not a custody archive
+  10  verdict: incomplete (intact up to its last checkpoint, no seal)
+  11  verdict: untrusted (intact, signer not among the trusted keys)
+  12  verdict: tampered";
+
+#[derive(Parser)]
+#[command(name = "custody", version, about = "Evidence-preservation imaging: collect a tree into a signed, hash-chained archive and prove its chain of custody.", after_help = EXIT_CODES_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make an OpenSSH ed25519 key pair (PATH, mode 0600, and PATH.pub).
+    Keygen {
+        /// Where to write the private key; the public key goes to PATH.pub.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Comment stored in the key.
+        #[arg(long, default_value = "custody")]
+        comment: String,
+    },
+    /// Collect PATHs (default: /etc and /var/log) into a signed archive.
+    Collect(CollectArgs),
+    /// Verify an archive's chain of custody.
+    Verify {
+        /// The archive, or `-` for standard input.
+        archive: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print one JSON object (the wire format in docs/FORMAT.md).
+        #[arg(long)]
+        json: bool,
+        /// Print every informational finding, not only the first 20.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List members with type, status, digests and proof (verifies as it goes).
+    List {
+        /// The archive, or `-` for standard input.
+        archive: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// JSON Lines: one object per member, then one summary object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Extract into DIR, verifying as it goes; members that fail verification are not written.
+    Extract {
+        /// The archive, or `-` for standard input.
+        archive: PathBuf,
+        /// Target directory (created; must be empty). Nothing is written outside it.
+        #[arg(long)]
+        into: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Also write members no verified checkpoint proves (never ones that differ from what was signed).
+        #[arg(long)]
+        salvage: bool,
+    },
+}
+
+#[derive(Args)]
+struct TrustArgs {
+    /// Trust this OpenSSH public key file.
+    #[arg(long = "key", value_name = "PUBKEY")]
+    keys: Vec<PathBuf>,
+    /// Trust the keys of this OpenSSH allowed_signers file.
+    #[arg(long, value_name = "FILE")]
+    allowed_signers: Vec<PathBuf>,
+    /// Trust a key by its SHA256: fingerprint (as written on a custody form).
+    #[arg(long = "fingerprint", value_name = "SHA256:...")]
+    fingerprints: Vec<String>,
+}
+
+#[derive(Args)]
+struct CollectArgs {
+    /// Files or directories to collect.
+    paths: Vec<PathBuf>,
+    /// Archive to write (must not exist), or `-` for standard output.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// OpenSSH ed25519 private key file to sign with. If it is encrypted, the
+    /// passphrase is read from the CUSTODY_KEY_PASSPHRASE environment variable or prompted for.
+    #[arg(long, value_name = "PATH")]
+    key: Option<PathBuf>,
+    /// Sign with a key held by ssh-agent (SSH_AUTH_SOCK), so the private key never touches this host.
+    #[arg(long, conflicts_with = "key")]
+    agent: bool,
+    /// With --agent: the public key file of the agent key to use.
+    #[arg(long, value_name = "PUBKEY", requires = "agent")]
+    agent_key: Option<PathBuf>,
+    /// Case reference.
+    #[arg(long)]
+    case: Option<String>,
+    /// Examiner name.
+    #[arg(long)]
+    examiner: Option<String>,
+    /// Evidence item identifier.
+    #[arg(long)]
+    evidence_id: Option<String>,
+    /// Free-form note.
+    #[arg(long)]
+    note: Option<String>,
+    /// Leave out paths matching this glob (matched against absolute paths; repeatable).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Write a checkpoint after this many tar bytes.
+    #[arg(long, default_value_t = collect::DEFAULT_CHECKPOINT_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_bytes: u64,
+    /// Write a checkpoint after this many members.
+    #[arg(long, default_value_t = collect::DEFAULT_CHECKPOINT_MEMBERS, value_parser = clap::value_parser!(u64).range(1..=collect::MAX_CHECKPOINT_MEMBERS))]
+    checkpoint_members: u64,
+    /// Write a checkpoint after this many seconds.
+    #[arg(long, default_value_t = collect::DEFAULT_CHECKPOINT_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_seconds: u64,
+    /// Descend into other mounted filesystems below the sources.
+    #[arg(long)]
+    cross_filesystems: bool,
+    /// zstd compression level (1-19).
+    #[arg(long, default_value_t = collect::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
+    level: i32,
+    /// Compression threads (default: the number of CPUs).
+    #[arg(long)]
+    threads: Option<u32>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    let result = match cli.command {
+        Command::Keygen { output, comment } => keygen(&output, &comment),
+        Command::Collect(args) => run_collect(args),
+        Command::Verify { archive, trust, json, all } => run_verify(&archive, &trust, json, all),
+        Command::List { archive, trust, json } => run_list(&archive, &trust, json),
+        Command::Extract {
+            archive,
+            into,
+            trust,
+            salvage,
+        } => run_extract(&archive, &into, &trust, salvage),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("custody: error: {e:#}");
+            let code = match e.downcast_ref::<verify::VerifyError>() {
+                Some(verify::VerifyError::NotAnArchive(_)) => exit::NOT_AN_ARCHIVE,
+                _ => match e.downcast_ref::<collect::CollectError>() {
+                    Some(collect::CollectError::Output { .. }) => exit::COLLECTION_INCOMPLETE,
+                    _ => exit::ERROR,
+                },
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    }) && e.downcast_ref::<collect::CollectError>().is_none()
+}
+
+fn keygen(output: &Path, comment: &str) -> anyhow::Result<u8> {
+    let public = signer::keygen(output, comment)?;
+    let mut o = io::stdout().lock();
+    writeln!(o, "wrote {} (private, mode 0600) and {}.pub", output.display(), output.display())?;
+    writeln!(o, "fingerprint {}", signer::fingerprint(&public))?;
+    Ok(exit::OK)
+}
+
+fn load_signer(args: &CollectArgs) -> anyhow::Result<Signer> {
+    if let Some(path) = &args.key {
+        return Ok(Signer::from_file(path, || {
+            std::env::var(PASSPHRASE_ENV).ok().or_else(|| {
+                if io::stdin().is_terminal() {
+                    rpassword::prompt_password(format!("passphrase for {}: ", path.display())).ok()
+                } else {
+                    None
+                }
+            })
+        })?);
+    }
+    if args.agent {
+        let sock = std::env::var_os("SSH_AUTH_SOCK")
+            .ok_or_else(|| anyhow!("--agent needs a running ssh-agent, but SSH_AUTH_SOCK is not set. Start one (`eval $(ssh-agent)`, `ssh-add KEY`) or forward yours with `ssh -A`."))?;
+        let want = args.agent_key.as_deref().map(signer::read_public_key).transpose()?;
+        return Ok(Signer::from_agent(Path::new(&sock), want.as_ref())?);
+    }
+    Ok(Signer::ephemeral())
+}
+
+/// Refuse an output inside a collected tree: custody never writes into the evidence.
+fn check_output_outside(output: &Path, sources: &[PathBuf]) -> anyhow::Result<()> {
+    let abs = source::absolute(output)?;
+    let parent = abs.parent().unwrap_or(Path::new("/"));
+    let parent = std::fs::canonicalize(parent).with_context(|| {
+        format!(
+            "the output directory {} does not exist; create it or choose another --output",
+            parent.display()
+        )
+    })?;
+    for s in sources {
+        let src = std::fs::canonicalize(s).unwrap_or_else(|_| s.clone());
+        if parent.starts_with(&src) {
+            return Err(anyhow!(
+                "the output {} lies inside the collected tree {}: custody never writes into the evidence. Write the archive to another disk, or stream it off the host with `--output -`.",
+                output.display(),
+                s.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
+    let sources: Vec<PathBuf> = if args.paths.is_empty() {
+        vec!["/etc".into(), "/var/log".into()]
+    } else {
+        args.paths.clone()
+    };
+    for s in &sources {
+        std::fs::symlink_metadata(s)
+            .with_context(|| format!("source {} cannot be examined; check the path (nothing was written)", s.display()))?;
+    }
+    let mut builder = globset::GlobSetBuilder::new();
+    for g in &args.exclude {
+        builder.add(globset::Glob::new(g).with_context(|| format!("--exclude {g:?} is not a valid glob"))?);
+    }
+    let to_stdout = args.output.as_os_str() == "-";
+    if to_stdout && io::stdout().is_terminal() {
+        return Err(anyhow!("refusing to write a binary archive to a terminal; redirect it (`> case.tar.zst`) or pipe it (`| ssh host 'cat > case.tar.zst'`)"));
+    }
+    if !to_stdout {
+        check_output_outside(&args.output, &sources)?;
+    }
+    let mut signer = load_signer(&args)?;
+    let mut never_collect = Vec::new();
+    let out: Box<dyn Write> = if to_stdout {
+        Box::new(io::stdout().lock())
+    } else {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&args.output)
+            .with_context(|| {
+                format!(
+                    "cannot create the archive {}; it must not exist already and its directory must be writable",
+                    args.output.display()
+                )
+            })?;
+        use std::os::unix::fs::MetadataExt;
+        let m = f.metadata()?;
+        never_collect.push((m.dev(), m.ino()));
+        Box::new(io::BufWriter::with_capacity(1 << 20, f))
+    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1));
+    let opts = CollectOptions {
+        sources: sources.clone(),
+        walk: WalkOptions {
+            excludes: builder.build()?,
+            one_file_system: !args.cross_filesystems,
+            never_collect,
+        },
+        exclude_patterns: args.exclude.clone(),
+        case: CaseInfo {
+            case: args.case.clone(),
+            examiner: args.examiner.clone(),
+            evidence_id: args.evidence_id.clone(),
+            note: args.note.clone(),
+        },
+        checkpoint_bytes: args.checkpoint_bytes,
+        checkpoint_members: args.checkpoint_members,
+        checkpoint_seconds: args.checkpoint_seconds,
+        zstd_level: args.level,
+        zstd_workers: if threads > 1 { threads } else { 0 },
+    };
+    let fingerprint = signer::fingerprint(&signer.public_key());
+    let mut progress = ProgressBar::new(!args.quiet && io::stderr().is_terminal(), &sources);
+    if signer.source_name() == "ephemeral" && !args.quiet {
+        eprintln!("custody: no --key or --agent given: signing with an ephemeral key made for this collection.");
+        eprintln!("custody: write its fingerprint on the custody form: {fingerprint}");
+    }
+    let result = Collector::start(out, &mut signer, opts, &mut progress).and_then(|c| c.run());
+    progress.done();
+    let (summary, mut out) = result.map_err(|e| {
+        anyhow!(e).context("the collection stopped before its seal. The partial archive is evidence: `custody verify` proves it up to its last checkpoint. Check free space or the receiving end of the pipe, then collect again")
+    })?;
+    out.flush()?;
+    drop(out);
+    let mut report = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        report,
+        "archive      {}",
+        if to_stdout {
+            "(standard output)".to_string()
+        } else {
+            args.output.display().to_string()
+        }
+    );
+    let _ = writeln!(report, "archive sha256 {}", summary.archive_sha256);
+    let _ = writeln!(report, "chain        {}", summary.chain);
+    let _ = writeln!(report, "signer       {fingerprint} ({})", signer.source_name());
+    let _ = writeln!(report, "archive id   {}", summary.archive_id);
+    let _ = writeln!(
+        report,
+        "members      {} ({} content bytes), {} checkpoints, {} recorded failures, {} skipped",
+        summary.totals.evidence_members, summary.totals.content_bytes, summary.checkpoints, summary.totals.failures, summary.totals.skipped
+    );
+    if to_stdout {
+        eprint!("{report}");
+    } else {
+        let name = args
+            .output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sidecar = PathBuf::from(format!("{}.sha256", args.output.display()));
+        std::fs::write(&sidecar, format!("{}  {name}\n", summary.archive_sha256)).with_context(|| {
+            format!(
+                "the archive is complete, but its checksum file {} could not be written",
+                sidecar.display()
+            )
+        })?;
+        let mut o = io::stdout().lock();
+        write!(o, "{report}")?;
+        writeln!(o, "sidecar      {}", sidecar.display())?;
+    }
+    Ok(exit::OK)
+}
+
+/// Progress on stderr with rate and (once a metadata pre-scan finishes) ETA.
+struct ProgressBar {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ProgressBar {
+    fn new(show: bool, sources: &[PathBuf]) -> Self {
+        if !show {
+            return ProgressBar { bar: None };
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {pos_msg}{msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let scan_bar = bar.clone();
+        let sources = sources.to_vec();
+        std::thread::spawn(move || {
+            let mut total = 0u64;
+            let opts = WalkOptions {
+                excludes: globset::GlobSet::empty(),
+                one_file_system: true,
+                never_collect: Vec::new(),
+            };
+            let _ = source::walk(&sources, &opts, |item| {
+                if let source::WalkItem::Entry(e) = item {
+                    if e.metadata.is_file() {
+                        total += e.metadata.len();
+                    }
+                }
+                Ok(())
+            });
+            scan_bar.set_length(total);
+        });
+        ProgressBar { bar: Some(bar) }
+    }
+
+    fn done(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for ProgressBar {
+    fn member(&mut self, path: &[u8], content_bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(content_bytes);
+            let name = source::display(path);
+            let short: String = name.chars().rev().take(50).collect::<Vec<_>>().into_iter().rev().collect();
+            b.set_message(short);
+        }
+    }
+    fn checkpoint(&mut self, _seq: u64, _tar_bytes: u64) {}
+}
+
+fn trust_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
+    let mut anchors = TrustAnchors::default();
+    for k in &t.keys {
+        let key = signer::read_public_key(k)?;
+        anchors.keys.push(signer::TrustedKey {
+            principal: format!("key file {}", k.display()),
+            key,
+        });
+    }
+    for f in &t.allowed_signers {
+        anchors.add_allowed_signers(f)?;
+    }
+    for fp in &t.fingerprints {
+        if !fp.starts_with("SHA256:") {
+            return Err(anyhow!(
+                "--fingerprint {fp:?} is not a SHA256: fingerprint as `ssh-keygen -l` prints it"
+            ));
+        }
+        anchors.fingerprints.push(fp.clone());
+    }
+    Ok(anchors)
+}
+
+fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(io::stdin().lock()));
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open the archive {}; check the path", path.display()))?;
+    Ok(Box::new(f))
+}
+
+fn verdict_code(v: Verdict) -> u8 {
+    match v {
+        Verdict::Verified => exit::OK,
+        Verdict::Incomplete => exit::INCOMPLETE,
+        Verdict::Untrusted => exit::UNTRUSTED,
+        Verdict::Tampered => exit::TAMPERED,
+    }
+}
+
+fn run_verify(archive: &Path, trust: &TrustArgs, json: bool, all: bool) -> anyhow::Result<u8> {
+    let opts = VerifyOptions {
+        trust: trust_anchors(trust)?,
+    };
+    let report = verify::verify(open_input(archive)?, &opts, &mut verify::NullSink)?;
+    let mut out = io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", human_report(archive, &report, all))?;
+    }
+    Ok(verdict_code(report.verdict))
+}
+
+fn human_report(archive: &Path, r: &Report, all: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let headline = match r.verdict {
+        Verdict::Verified => "VERIFIED: sealed, every byte matches what was signed, and the signer is trusted.",
+        Verdict::Incomplete => "INCOMPLETE: intact up to its last checkpoint, but the archive ends before its seal.",
+        Verdict::Untrusted => "UNTRUSTED: the signatures check out, but the signing key is not one you named as trusted.",
+        Verdict::Tampered => "TAMPERED: the archive differs from what was signed (see the errors below).",
+    };
+    let _ = writeln!(s, "{headline}");
+    let _ = writeln!(s, "  archive      {}", archive.display());
+    if let Some(h) = &r.header {
+        let _ = writeln!(s, "  archive id   {}", h.archive_id);
+        let c = &h.case;
+        let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "  case         {}  examiner {}  evidence {}",
+            field(&c.case),
+            field(&c.examiner),
+            field(&c.evidence_id)
+        );
+        if let Some(n) = &c.note {
+            let _ = writeln!(s, "  note         {n}");
+        }
+        let _ = writeln!(s, "  host         {}  ({})", field(&h.host.hostname), field(&h.host.kernel));
+        let sources: Vec<String> = h.sources.iter().map(PathText::display).collect();
+        let _ = writeln!(s, "  sources      {}", sources.join(" "));
+        let end = r
+            .seal
+            .as_ref()
+            .map(|x| x.end_time.clone())
+            .or_else(|| r.proven.until.clone())
+            .unwrap_or_else(|| "?".into());
+        let _ = writeln!(s, "  collected    {} -> {}", h.start_time, end);
+    }
+    if let Some(sg) = &r.signer {
+        let trust = sg
+            .trusted_as
+            .as_ref()
+            .map(|p| format!("trusted as {p}"))
+            .unwrap_or_else(|| "NOT trusted".into());
+        let _ = writeln!(s, "  signer       {} ({} key), {trust}", sg.fingerprint, sg.source);
+    }
+    let t = &r.proven.totals;
+    let _ = writeln!(
+        s,
+        "  proven       {} checkpoints{}, {} tar bytes, {} evidence members ({} content bytes), {} recorded failures, {} skipped",
+        r.proven.checkpoints,
+        if r.sealed { " (sealed)" } else { "" },
+        r.proven.tar_bytes,
+        t.evidence_members,
+        t.content_bytes,
+        t.failures,
+        t.skipped
+    );
+    if !r.sealed {
+        let _ = writeln!(
+            s,
+            "  not proven   {} tar bytes and {} members after the last verified checkpoint",
+            r.unproven_tar_bytes, r.unproven_members
+        );
+    }
+    if let Some(c) = &r.proven.chain {
+        let _ = writeln!(s, "  chain        {c}");
+    }
+    let mut infos = 0;
+    for f in &r.findings {
+        if f.level == Level::Info {
+            infos += 1;
+            if infos > 20 && !all {
+                continue;
+            }
+        }
+        let level = match f.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+        };
+        let cp = f.checkpoint.map(|c| format!(" [checkpoint {c}]")).unwrap_or_default();
+        let _ = writeln!(s, "  {level:7} {}{cp}", f.message);
+    }
+    if infos > 20 && !all {
+        let _ = writeln!(s, "  ... {} more informational findings (use --all or --json)", infos - 20);
+    }
+    s
+}
+
+/// Prints members as their segments are verified.
+struct ListSink<W: Write> {
+    out: W,
+    json: bool,
+}
+
+impl<W: Write> MemberSink for ListSink<W> {
+    fn segment(&mut self, members: &[MemberOutcome]) -> io::Result<()> {
+        for m in members {
+            let proof = match &m.proof {
+                Proof::Proven => "proven".to_string(),
+                Proof::MatchesListing => "matches-listing".to_string(),
+                Proof::Altered(_) => "altered".to_string(),
+                Proof::Unproven => "unproven".to_string(),
+            };
+            let status = m.entry.as_ref().map(|e| e.status.name()).unwrap_or("unknown");
+            if self.json {
+                let obj = serde_json::json!({
+                    "type": "member",
+                    "offset": m.meta.offset,
+                    "path": PathText::from_bytes(&m.meta.path),
+                    "kind": m.meta.kind.name(),
+                    "size": m.meta.size,
+                    "status": status,
+                    "detail": m.entry.as_ref().and_then(|e| e.detail.clone()),
+                    "sha256": m.sha256,
+                    "blake3": m.entry.as_ref().and_then(|e| e.blake3.clone()),
+                    "proof": proof,
+                });
+                serde_json::to_writer(&mut self.out, &obj)?;
+                writeln!(self.out)?;
+            } else {
+                let path = source::display(&m.meta.path).escape_debug().to_string();
+                let sha = m.sha256.as_deref().unwrap_or("-");
+                writeln!(
+                    self.out,
+                    "{:<12} {:<16} {:>12} {:<64} {:<15} {path}",
+                    m.meta.kind.name(),
+                    status,
+                    m.meta.size,
+                    sha,
+                    proof
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run_list(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
+    let opts = VerifyOptions {
+        trust: trust_anchors(trust)?,
+    };
+    let mut sink = ListSink {
+        out: io::BufWriter::new(io::stdout().lock()),
+        json,
+    };
+    if !json {
+        writeln!(
+            sink.out,
+            "{:<12} {:<16} {:>12} {:<64} {:<15} path",
+            "type", "status", "size", "sha256", "proof"
+        )?;
+    }
+    let report = verify::verify(open_input(archive)?, &opts, &mut sink)?;
+    if json {
+        let obj = serde_json::json!({"type": "summary", "verdict": report.verdict, "findings": report.findings});
+        serde_json::to_writer(&mut sink.out, &obj)?;
+        writeln!(sink.out)?;
+    } else {
+        writeln!(sink.out, "verdict: {}", report.verdict.name())?;
+    }
+    sink.out.flush()?;
+    Ok(verdict_code(report.verdict))
+}
+
+fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) -> anyhow::Result<u8> {
+    let opts = VerifyOptions {
+        trust: trust_anchors(trust)?,
+    };
+    let input = open_input(archive)?;
+    let mut ex = custody::extract::Extractor::new(into, salvage).with_context(|| format!("cannot extract into {}", into.display()))?;
+    let report = verify::verify(input, &opts, &mut ex)?;
+    let summary = ex.finish()?;
+    let mut o = io::BufWriter::new(io::stdout().lock());
+    writeln!(o, "verdict: {}", report.verdict.name())?;
+    let salvaged = if summary.salvaged > 0 {
+        format!(" ({} salvaged without proof)", summary.salvaged)
+    } else {
+        String::new()
+    };
+    writeln!(o, "extracted {} members into {}{salvaged}", summary.extracted, into.display())?;
+    if !summary.skipped.is_empty() {
+        writeln!(o, "not extracted: {} members", summary.skipped.len())?;
+        for (p, why) in &summary.skipped {
+            writeln!(o, "  {}: {why}", source::display(p).escape_debug())?;
+        }
+    }
+    o.flush()?;
+    Ok(verdict_code(report.verdict))
+}

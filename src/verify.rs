@@ -1,0 +1,1137 @@
+//! The verifier: reads an archive as a stream, recomputes every digest over
+//! the bytes as read, checks each signed checkpoint and the chain, and
+//! returns every finding, leveled, with a verdict.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use ssh_key::PublicKey;
+
+use crate::format::doc::{self, CheckpointDoc, HeaderDoc, MemberEntry, PathText, Seal, Totals};
+use crate::format::tar::{self, EntryKind, Timestamp, BLOCK};
+use crate::format::{MAX_DOCUMENT_LEN, MAX_PAX_LEN};
+use crate::signer::{self, TrustAnchors};
+
+/// The four-word answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Sealed, every byte checked, every signature valid, signer trusted.
+    Verified,
+    /// Intact as far as it goes, but the archive ends before its seal.
+    Incomplete,
+    /// Intact, but signed by a key the user did not name as trusted.
+    Untrusted,
+    /// Some byte does not match what was signed, or the structure was altered.
+    Tampered,
+}
+
+impl Verdict {
+    /// The verdict's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Incomplete => "incomplete",
+            Verdict::Untrusted => "untrusted",
+            Verdict::Tampered => "tampered",
+        }
+    }
+}
+
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Informational: facts about the evidence (e.g. recorded collection failures).
+    Info,
+    /// Limits what is proven (truncation, untrusted signer).
+    Warning,
+    /// Tamper evidence.
+    Error,
+}
+
+/// Kinds of finding, each mapped to a verdict class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// The archive ends before its seal.
+    Truncated,
+    /// The end-of-archive marker after the seal is missing or short.
+    MissingEndMarker,
+    /// The signer is not among the trust anchors.
+    UntrustedSigner,
+    /// A member was recorded with a collection failure (a fact, not tampering).
+    CollectionFailure,
+    /// An entry was skipped during collection (a fact, not tampering).
+    CollectionSkip,
+    /// Compressed bytes are damaged.
+    CompressedDamage,
+    /// A tar header is malformed.
+    MalformedHeader,
+    /// The header document is missing or malformed.
+    BadHeaderDocument,
+    /// A checkpoint signature does not verify.
+    BadSignature,
+    /// A checkpoint document is malformed or inconsistent.
+    BadCheckpoint,
+    /// Checkpoints out of sequence, or bound to another archive or chain.
+    ChainBroken,
+    /// The bytes of a segment do not match its signed digest.
+    SegmentDigestMismatch,
+    /// A member's content differs from its signed digest.
+    ContentAltered,
+    /// A member's header (metadata) differs from its signed digest.
+    HeaderAltered,
+    /// A listed member is absent.
+    MemberMissing,
+    /// A member is present that no checkpoint lists.
+    MemberUnlisted,
+    /// Members appear in another order than signed.
+    MembersReordered,
+    /// Bytes after the seal that are not the end-of-archive marker.
+    DataAfterSeal,
+    /// Non-zero padding or an end marker before the seal.
+    BadPadding,
+    /// A custody member's tar header is not the canonical one.
+    NonCanonicalCustodyMember,
+}
+
+impl FindingKind {
+    /// The level of this kind of finding.
+    pub fn level(self) -> Level {
+        match self {
+            FindingKind::Truncated | FindingKind::MissingEndMarker | FindingKind::UntrustedSigner => Level::Warning,
+            FindingKind::CollectionFailure | FindingKind::CollectionSkip => Level::Info,
+            _ => Level::Error,
+        }
+    }
+}
+
+/// One thing the verifier noticed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// Seriousness.
+    pub level: Level,
+    /// What kind of finding.
+    pub kind: FindingKind,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The member involved, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<PathText>,
+    /// Offset in the tar stream, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The checkpoint whose segment holds it, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<u64>,
+}
+
+/// Who signed, and whether the user trusts them.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignerReport {
+    /// OpenSSH public key line from the header.
+    pub public_key: String,
+    /// `SHA256:` fingerprint.
+    pub fingerprint: String,
+    /// `file`, `agent` or `ephemeral`.
+    pub source: String,
+    /// Principal under which the key is trusted, if it is.
+    pub trusted_as: Option<String>,
+}
+
+/// What the verified checkpoints prove.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Proven {
+    /// Checkpoints whose signature and digests verified, in sequence from 1.
+    pub checkpoints: u64,
+    /// Tar bytes covered by those checkpoints.
+    pub tar_bytes: u64,
+    /// Totals recorded in the last of them.
+    pub totals: Totals,
+    /// Time of the last of them.
+    pub until: Option<String>,
+    /// Chain value after the last of them (after the seal: the archive's final value).
+    pub chain: Option<String>,
+}
+
+/// The verifier's full answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Archive id from the header.
+    pub archive_id: Option<String>,
+    /// The header document.
+    pub header: Option<HeaderDoc>,
+    /// The signer.
+    pub signer: Option<SignerReport>,
+    /// Whether the seal was reached and verified.
+    pub sealed: bool,
+    /// The seal, when reached.
+    pub seal: Option<Seal>,
+    /// What is proven.
+    pub proven: Proven,
+    /// Tar bytes read after the last verified checkpoint (not proven).
+    pub unproven_tar_bytes: u64,
+    /// Members read after the last verified checkpoint (not proven).
+    pub unproven_members: u64,
+    /// Every finding, in stream order.
+    pub findings: Vec<Finding>,
+}
+
+/// Operational failures: the input could not be examined at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The input is not a custody archive.
+    #[error("not a custody archive: {0}")]
+    NotAnArchive(String),
+    /// Reading the input failed.
+    #[error("cannot read the archive: {0}")]
+    Io(#[from] io::Error),
+    /// The member sink failed (e.g. extraction could not write).
+    #[error("{0}")]
+    Sink(io::Error),
+}
+
+/// Trust and behaviour of a verification.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// The only keys trusted.
+    pub trust: TrustAnchors,
+}
+
+/// Metadata of a member as read from the stream, for sinks.
+#[derive(Clone, Debug)]
+pub struct MemberMeta {
+    /// Offset of its first header byte.
+    pub offset: u64,
+    /// Path (pax `path`, else ustar name).
+    pub path: Vec<u8>,
+    /// Type.
+    pub kind: EntryKind,
+    /// Content size.
+    pub size: u64,
+    /// Mode bits.
+    pub mode: u32,
+    /// Modification time.
+    pub mtime: Timestamp,
+    /// Link target.
+    pub linkpath: Option<Vec<u8>>,
+}
+
+/// Whether a member is proven by a signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// Listed in a verified checkpoint with matching digests.
+    Proven,
+    /// Its own digests match a signed listing, but its checkpoint failed elsewhere.
+    MatchesListing,
+    /// Differs from what was signed, or was never listed.
+    Altered(String),
+    /// The archive ended before the checkpoint that would prove it.
+    Unproven,
+}
+
+/// One member's outcome, given to sinks at the end of each segment.
+#[derive(Clone, Debug)]
+pub struct MemberOutcome {
+    /// The member as read.
+    pub meta: MemberMeta,
+    /// SHA-256 of its content as read.
+    pub sha256: Option<String>,
+    /// What the signed checkpoint said about it, if it listed it.
+    pub entry: Option<MemberEntry>,
+    /// Proof state.
+    pub proof: Proof,
+}
+
+/// Receives members as they stream by; extraction and listing implement it.
+pub trait MemberSink {
+    /// A member's header was read.
+    fn start(&mut self, _meta: &MemberMeta) -> io::Result<()> {
+        Ok(())
+    }
+    /// A chunk of the current member's content.
+    fn data(&mut self, _chunk: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    /// The members since the previous call, with their proof state.
+    fn segment(&mut self, _members: &[MemberOutcome]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sink that keeps nothing.
+pub struct NullSink;
+impl MemberSink for NullSink {}
+
+/// Byte source: decompressed stream with position and truncation tracking.
+struct Stream<R: BufRead> {
+    inner: zstd::stream::read::Decoder<'static, R>,
+    pos: u64,
+}
+
+enum ReadEnd {
+    /// Clean end of input.
+    Eof,
+    /// Input ended inside a zstd frame.
+    TruncatedFrame,
+    /// zstd refused the data.
+    Damaged(String),
+}
+
+impl<R: BufRead> Stream<R> {
+    /// Fill `buf` completely; on a short read returns how much was read and why.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), (usize, ReadEnd)> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.inner.read(&mut buf[got..]) {
+                Ok(0) => return Err((got, ReadEnd::Eof)),
+                Ok(n) => {
+                    got += n;
+                    self.pos += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err((got, ReadEnd::TruncatedFrame)),
+                Err(e) => return Err((got, ReadEnd::Damaged(e.to_string()))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A member as observed in the stream.
+struct Observed {
+    meta: MemberMeta,
+    header_sha256: String,
+    sha256: Option<String>,
+    blake3: Option<String>,
+    /// Content, kept only for custody documents.
+    content: Option<Vec<u8>>,
+    /// Raw header bytes (for canonical checks of custody members).
+    header_bytes: Vec<u8>,
+}
+
+enum Next {
+    Member(Box<Observed>),
+    /// A zero block at this offset.
+    EndMarker(u64),
+    /// The stream stopped.
+    Stopped(ReadEnd, u64),
+}
+
+struct Verifier<'s, R: BufRead> {
+    stream: Stream<R>,
+    sink: &'s mut dyn MemberSink,
+    findings: Vec<Finding>,
+    segment: Sha256,
+    segment_members: Vec<Observed>,
+    segment_overflow: u64,
+    checkpoint_seq: u64,
+    header: Option<HeaderDoc>,
+    key: Option<PublicKey>,
+    chain: String,
+    prev_end: u64,
+    proven: Proven,
+    all_good_so_far: bool,
+    sealed: Option<Seal>,
+    pending_segment_digest: Option<String>,
+    unproven_members: u64,
+}
+
+/// Most members a segment may hold before the verifier stops keeping them.
+const MAX_SEGMENT_MEMBERS: usize = 2 * crate::collect::MAX_CHECKPOINT_MEMBERS as usize;
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// Verify an archive read from `input`, passing members to `sink`.
+pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink) -> Result<Report, VerifyError> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, input);
+    let head = buffered.fill_buf()?;
+    let skippable = head.len() >= 4 && head[1..4] == [0x2A, 0x4D, 0x18] && head[0] & 0xF0 == 0x50;
+    if head.len() < 4 || (head[..4] != ZSTD_MAGIC && !skippable) {
+        return Err(VerifyError::NotAnArchive("the input does not start with a zstd frame".into()));
+    }
+    let decoder = zstd::stream::read::Decoder::with_buffer(buffered)?;
+    let mut v = Verifier {
+        stream: Stream { inner: decoder, pos: 0 },
+        sink,
+        findings: Vec::new(),
+        segment: Sha256::new(),
+        segment_members: Vec::new(),
+        segment_overflow: 0,
+        checkpoint_seq: 0,
+        header: None,
+        key: None,
+        chain: String::new(),
+        prev_end: 0,
+        proven: Proven::default(),
+        all_good_so_far: true,
+        sealed: None,
+        pending_segment_digest: None,
+        unproven_members: 0,
+    };
+    v.read_header_document()?;
+    v.run()?;
+    Ok(v.report(opts))
+}
+
+impl<R: BufRead> Verifier<'_, R> {
+    fn find(&mut self, kind: FindingKind, message: String, member: Option<&[u8]>, offset: Option<u64>, checkpoint: Option<u64>) {
+        if kind.level() == Level::Error {
+            self.all_good_so_far = false;
+        }
+        self.findings.push(Finding {
+            level: kind.level(),
+            kind,
+            message,
+            member: member.map(PathText::from_bytes),
+            offset,
+            checkpoint,
+        });
+    }
+
+    fn stopped(&mut self, end: ReadEnd, offset: u64, what: &str) {
+        match end {
+            ReadEnd::Eof | ReadEnd::TruncatedFrame => {
+                let msg = format!("the archive ends {what} at tar offset {offset}, before its seal: it was cut off (interrupted collection or truncated copy)");
+                self.find(FindingKind::Truncated, msg, None, Some(offset), None)
+            }
+            ReadEnd::Damaged(e) => {
+                let msg = format!("compressed data is damaged near tar offset {offset} ({e}); nothing after it can be read");
+                self.find(FindingKind::CompressedDamage, msg, None, Some(offset), None)
+            }
+        }
+    }
+
+    /// Read the next member, hashing every byte into the segment digest.
+    fn next_member(&mut self) -> Result<Next, VerifyError> {
+        let offset = self.stream.pos;
+        let mut block = [0u8; BLOCK];
+        if let Err((_, end)) = self.stream.fill(&mut block) {
+            return Ok(Next::Stopped(end, offset));
+        }
+        if tar::is_zero_block(&block) {
+            return Ok(Next::EndMarker(offset));
+        }
+        let mut header_bytes = block.to_vec();
+        let mut ustar = match tar::parse_ustar(&block) {
+            Ok(h) => h,
+            Err(e) => return Ok(Next::Stopped(ReadEnd::Damaged(format!("malformed tar header: {e}")), offset)),
+        };
+        let mut pax = Vec::new();
+        if ustar.kind == EntryKind::PaxExtended {
+            if ustar.size > MAX_PAX_LEN {
+                let msg = format!("pax extended header of {} bytes exceeds the {MAX_PAX_LEN}-byte limit", ustar.size);
+                return Ok(Next::Stopped(ReadEnd::Damaged(msg), offset));
+            }
+            let mut recs = vec![0u8; ustar.size as usize + tar::padding(ustar.size)];
+            if let Err((_, end)) = self.stream.fill(&mut recs) {
+                return Ok(Next::Stopped(end, offset));
+            }
+            header_bytes.extend_from_slice(&recs);
+            pax = match tar::parse_pax_records(&recs[..ustar.size as usize]) {
+                Ok(p) => p,
+                Err(e) => return Ok(Next::Stopped(ReadEnd::Damaged(e.to_string()), offset)),
+            };
+            if let Err((_, end)) = self.stream.fill(&mut block) {
+                return Ok(Next::Stopped(end, offset));
+            }
+            header_bytes.extend_from_slice(&block);
+            ustar = match tar::parse_ustar(&block) {
+                Ok(h) if h.kind != EntryKind::PaxExtended => h,
+                Ok(_) => return Ok(Next::Stopped(ReadEnd::Damaged("two pax headers in a row".into()), offset)),
+                Err(e) => return Ok(Next::Stopped(ReadEnd::Damaged(format!("malformed tar header: {e}")), offset)),
+            };
+        }
+        let meta = member_meta(offset, &ustar, &pax);
+        if let Some((seq, false)) = doc::parse_checkpoint_path(&meta.path) {
+            self.end_segment_bytes(seq, offset);
+        }
+        self.segment.update(&header_bytes);
+        let header_sha256 = hex::encode(Sha256::digest(&header_bytes));
+        self.sink.start(&meta).map_err(VerifyError::Sink)?;
+        let keep = meta.path.starts_with(crate::format::CUSTODY_DIR.as_bytes()) && meta.size <= MAX_DOCUMENT_LEN;
+        let mut observed = Observed {
+            meta,
+            header_sha256,
+            sha256: None,
+            blake3: None,
+            content: keep.then(Vec::new),
+            header_bytes,
+        };
+        if observed.meta.kind.has_content() {
+            if let Some(end) = self.read_content(&mut observed)? {
+                return Ok(Next::Stopped(end, offset));
+            }
+        }
+        Ok(Next::Member(Box::new(observed)))
+    }
+
+    fn read_content(&mut self, o: &mut Observed) -> Result<Option<ReadEnd>, VerifyError> {
+        let mut sha = Sha256::new();
+        let mut b3 = blake3::Hasher::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut left = o.meta.size;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            if let Err((got, end)) = self.stream.fill(&mut buf[..n]) {
+                self.segment.update(&buf[..got]);
+                return Ok(Some(end));
+            }
+            sha.update(&buf[..n]);
+            b3.update(&buf[..n]);
+            self.segment.update(&buf[..n]);
+            if let Some(c) = o.content.as_mut() {
+                c.extend_from_slice(&buf[..n]);
+            }
+            self.sink.data(&buf[..n]).map_err(VerifyError::Sink)?;
+            left -= n as u64;
+        }
+        let pad = tar::padding(o.meta.size);
+        let mut padding = [0u8; BLOCK];
+        if let Err((got, end)) = self.stream.fill(&mut padding[..pad]) {
+            self.segment.update(&padding[..got]);
+            return Ok(Some(end));
+        }
+        self.segment.update(&padding[..pad]);
+        if padding.iter().any(|&b| b != 0) {
+            let msg = "non-zero bytes in the padding after the member's content".to_string();
+            self.find(
+                FindingKind::BadPadding,
+                msg,
+                Some(&o.meta.path.clone()),
+                Some(o.meta.offset),
+                Some(self.checkpoint_seq + 1),
+            );
+        }
+        o.sha256 = Some(hex::encode(sha.finalize()));
+        o.blake3 = Some(b3.finalize().to_hex().to_string());
+        Ok(None)
+    }
+
+    /// A checkpoint document starts here: the bytes of its segment are complete.
+    fn end_segment_bytes(&mut self, _seq: u64, _offset: u64) {
+        self.pending_segment_digest = Some(hex::encode(std::mem::take(&mut self.segment).finalize()));
+    }
+
+    fn read_header_document(&mut self) -> Result<(), VerifyError> {
+        let first = match self.next_member()? {
+            Next::Member(m) => m,
+            Next::EndMarker(_) => return Err(VerifyError::NotAnArchive("the tar stream is empty".into())),
+            Next::Stopped(ReadEnd::Damaged(e), 0) => return Err(VerifyError::NotAnArchive(e)),
+            Next::Stopped(end, off) => {
+                self.stopped(end, off, "inside its header document");
+                return Ok(());
+            }
+        };
+        if first.meta.path != doc::HEADER_PATH.as_bytes() {
+            return Err(VerifyError::NotAnArchive(format!(
+                "its first member is {:?}, not {}",
+                crate::source::display(&first.meta.path),
+                doc::HEADER_PATH
+            )));
+        }
+        let bytes = first.content.clone().unwrap_or_default();
+        match serde_json::from_slice::<HeaderDoc>(&bytes) {
+            Ok(h) if doc::check_format(&h.format) && h.doc_type == doc::HEADER_TYPE => {
+                match PublicKey::from_openssh(&h.signer.public_key) {
+                    Ok(k) => self.key = Some(k),
+                    Err(e) => self.find(
+                        FindingKind::BadHeaderDocument,
+                        format!("the signer's public key in the header is malformed: {e}"),
+                        Some(&first.meta.path),
+                        Some(0),
+                        Some(1),
+                    ),
+                }
+                let expected = doc::custody_member_header(
+                    doc::HEADER_PATH,
+                    bytes.len() as u64,
+                    crate::collect::rfc3339_secs(&h.start_time).unwrap_or(i64::MIN),
+                )
+                .encode();
+                if expected != first.header_bytes {
+                    self.find(
+                        FindingKind::NonCanonicalCustodyMember,
+                        "the tar header of the header document is not the one custody writes".into(),
+                        Some(&first.meta.path),
+                        Some(0),
+                        Some(1),
+                    );
+                }
+                self.header = Some(h);
+            }
+            Ok(h) => self.find(
+                FindingKind::BadHeaderDocument,
+                format!(
+                    "the header document has format {:?} and type {:?}; this verifier reads {}",
+                    h.format,
+                    h.doc_type,
+                    crate::format::FORMAT_ID
+                ),
+                Some(&first.meta.path),
+                Some(0),
+                Some(1),
+            ),
+            Err(e) => self.find(
+                FindingKind::BadHeaderDocument,
+                format!("the header document is not valid: {e}"),
+                Some(&first.meta.path),
+                Some(0),
+                Some(1),
+            ),
+        }
+        self.chain = doc::chain_value(&bytes);
+        self.segment_members.push(*first);
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), VerifyError> {
+        if self.findings.iter().any(|f| f.kind == FindingKind::Truncated) {
+            return self.flush_unproven();
+        }
+        loop {
+            match self.next_member()? {
+                Next::Member(m) => {
+                    if let Some((seq, false)) = doc::parse_checkpoint_path(&m.meta.path) {
+                        if self.checkpoint(seq, m)? {
+                            return self.after_seal();
+                        }
+                    } else {
+                        self.push_observed(*m);
+                    }
+                }
+                Next::EndMarker(off) => {
+                    let msg = "an end-of-archive marker appears before the seal".to_string();
+                    self.find(FindingKind::BadPadding, msg, None, Some(off), Some(self.checkpoint_seq + 1));
+                    return self.flush_unproven();
+                }
+                Next::Stopped(end, off) => {
+                    self.stopped(end, off, "inside a member or between members");
+                    return self.flush_unproven();
+                }
+            }
+        }
+    }
+
+    fn push_observed(&mut self, m: Observed) {
+        if self.segment_members.len() >= MAX_SEGMENT_MEMBERS {
+            self.segment_overflow += 1;
+            return;
+        }
+        self.segment_members.push(m);
+    }
+
+    /// Members after the last checkpoint: unproven.
+    fn flush_unproven(&mut self) -> Result<(), VerifyError> {
+        let members = std::mem::take(&mut self.segment_members);
+        self.unproven_members += members.len() as u64;
+        let outcomes: Vec<MemberOutcome> = members
+            .into_iter()
+            .map(|o| MemberOutcome {
+                sha256: o.sha256,
+                meta: o.meta,
+                entry: None,
+                proof: Proof::Unproven,
+            })
+            .collect();
+        self.sink.segment(&outcomes).map_err(VerifyError::Sink)
+    }
+
+    /// Handle checkpoint `seq`, whose document member is `m`. Returns whether it was the seal.
+    fn checkpoint(&mut self, seq: u64, m: Box<Observed>) -> Result<bool, VerifyError> {
+        let segment_digest = self.pending_segment_digest.take().unwrap_or_default();
+        let json_offset = m.meta.offset;
+        let sig = match self.next_member()? {
+            Next::Member(s) if doc::parse_checkpoint_path(&s.meta.path) == Some((seq, true)) => s,
+            Next::Member(s) => {
+                let msg = format!("checkpoint {seq} is not followed by its signature");
+                self.find(FindingKind::BadSignature, msg, Some(&s.meta.path), Some(s.meta.offset), Some(seq));
+                self.push_observed(*s);
+                return self.reject_segment(seq, *m, None, "its checkpoint has no signature");
+            }
+            Next::EndMarker(off) => {
+                self.find(
+                    FindingKind::BadSignature,
+                    format!("checkpoint {seq} is not followed by its signature"),
+                    None,
+                    Some(off),
+                    Some(seq),
+                );
+                return self.reject_segment(seq, *m, None, "its checkpoint has no signature").map(|_| false);
+            }
+            Next::Stopped(end, off) => {
+                self.stopped(end, off, &format!("inside the signature of checkpoint {seq}"));
+                self.flush_unproven()?;
+                return Ok(false);
+            }
+        };
+        let bytes = m.content.clone().unwrap_or_default();
+        let sig_bytes = sig.content.clone().unwrap_or_default();
+        let mut ok = true;
+        match &self.key {
+            Some(key) => {
+                if let Err(e) = signer::verify_signature(key, &bytes, &sig_bytes) {
+                    self.find(
+                        FindingKind::BadSignature,
+                        format!("checkpoint {seq}: {e}"),
+                        Some(&m.meta.path),
+                        Some(json_offset),
+                        Some(seq),
+                    );
+                    ok = false;
+                }
+            }
+            None => ok = false,
+        }
+        let cp: Option<CheckpointDoc> = match serde_json::from_slice(&bytes) {
+            Ok(cp) => Some(cp),
+            Err(e) => {
+                self.find(
+                    FindingKind::BadCheckpoint,
+                    format!("checkpoint {seq} is not a valid document: {e}"),
+                    Some(&m.meta.path),
+                    Some(json_offset),
+                    Some(seq),
+                );
+                None
+            }
+        };
+        let Some(cp) = cp else {
+            return self.reject_segment(seq, *m, Some(*sig), "its checkpoint is unreadable");
+        };
+        ok &= self.check_checkpoint_fields(seq, &cp, json_offset, &segment_digest);
+        ok &= self.check_custody_headers(seq, &cp, &m, &sig);
+        let listing_ok = self.compare_members(seq, &cp);
+        let members = std::mem::take(&mut self.segment_members);
+        let proven_segment = ok && listing_ok && self.all_good_so_far;
+        let outcomes = self.outcomes(members, &cp, proven_segment);
+        self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+        self.report_collection_facts(&cp);
+        if proven_segment && self.proven.checkpoints + 1 == seq {
+            let chain = Some(doc::chain_value(&bytes));
+            self.proven = Proven {
+                checkpoints: seq,
+                tar_bytes: cp.range.end,
+                totals: cp.totals.clone(),
+                until: Some(cp.time.clone()),
+                chain,
+            };
+        }
+        self.chain = doc::chain_value(&bytes);
+        self.checkpoint_seq = seq;
+        self.prev_end = json_offset;
+        let is_seal = cp.seal.is_some();
+        if is_seal {
+            self.sealed = cp.seal.clone();
+        }
+        self.segment_members.push(*m);
+        self.segment_members.push(*sig);
+        Ok(is_seal)
+    }
+
+    fn reject_segment(&mut self, seq: u64, m: Observed, sig: Option<Observed>, why: &str) -> Result<bool, VerifyError> {
+        let members = std::mem::take(&mut self.segment_members);
+        let outcomes: Vec<MemberOutcome> = members
+            .into_iter()
+            .map(|o| MemberOutcome {
+                sha256: o.sha256,
+                meta: o.meta,
+                entry: None,
+                proof: Proof::Altered(why.to_string()),
+            })
+            .collect();
+        self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+        self.checkpoint_seq = seq;
+        self.prev_end = m.meta.offset;
+        self.chain = doc::chain_value(m.content.as_deref().unwrap_or_default());
+        self.segment_members.push(m);
+        if let Some(s) = sig {
+            self.segment_members.push(s);
+        }
+        Ok(false)
+    }
+
+    fn check_checkpoint_fields(&mut self, seq: u64, cp: &CheckpointDoc, offset: u64, segment_digest: &str) -> bool {
+        let path = doc::checkpoint_path(seq).into_bytes();
+        let mut problems: Vec<(FindingKind, String)> = Vec::new();
+        if !doc::check_format(&cp.format) || cp.doc_type != doc::CHECKPOINT_TYPE || cp.seq != seq {
+            problems.push((
+                FindingKind::BadCheckpoint,
+                format!(
+                    "checkpoint {seq} has format {:?}, type {:?}, seq {}",
+                    cp.format, cp.doc_type, cp.seq
+                ),
+            ));
+        }
+        if let Some(h) = &self.header {
+            if cp.archive_id != h.archive_id {
+                problems.push((
+                    FindingKind::ChainBroken,
+                    format!("checkpoint {seq} belongs to archive {}, not {}", cp.archive_id, h.archive_id),
+                ));
+            }
+        }
+        if seq != self.checkpoint_seq + 1 {
+            problems.push((
+                FindingKind::ChainBroken,
+                format!(
+                    "checkpoint {seq} follows checkpoint {}: checkpoints are missing, duplicated or reordered",
+                    self.checkpoint_seq
+                ),
+            ));
+        }
+        if cp.prev_chain != self.chain {
+            problems.push((
+                FindingKind::ChainBroken,
+                format!(
+                    "checkpoint {seq} does not continue the chain (it names {}, the stream gives {})",
+                    cp.prev_chain, self.chain
+                ),
+            ));
+        }
+        if cp.range.start != self.prev_end || cp.range.end != offset {
+            problems.push((
+                FindingKind::ChainBroken,
+                format!(
+                    "checkpoint {seq} covers bytes {}..{}, but its segment is {}..{offset} in this stream",
+                    cp.range.start, cp.range.end, self.prev_end
+                ),
+            ));
+        }
+        if cp.segment_sha256 != segment_digest {
+            problems.push((
+                FindingKind::SegmentDigestMismatch,
+                format!(
+                    "the bytes of segment {seq} ({}..{offset}) do not match its signed SHA-256",
+                    self.prev_end
+                ),
+            ));
+        }
+        let ok = problems.is_empty();
+        for (kind, msg) in problems {
+            self.find(kind, msg, Some(&path), Some(offset), Some(seq));
+        }
+        ok
+    }
+
+    fn check_custody_headers(&mut self, seq: u64, cp: &CheckpointDoc, m: &Observed, sig: &Observed) -> bool {
+        let secs = crate::collect::rfc3339_secs(&cp.time).unwrap_or(i64::MIN);
+        let mut ok = true;
+        for (o, path) in [(m, doc::checkpoint_path(seq)), (sig, doc::signature_path(seq))] {
+            let expected = doc::custody_member_header(&path, o.meta.size, secs).encode();
+            if expected != o.header_bytes {
+                let msg = format!("the tar header of {path} is not the one custody writes for it");
+                self.find(
+                    FindingKind::NonCanonicalCustodyMember,
+                    msg,
+                    Some(path.as_bytes()),
+                    Some(o.meta.offset),
+                    Some(seq),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    /// Compare what the checkpoint lists with what the stream holds; report
+    /// each difference against the member it concerns.
+    fn compare_members(&mut self, seq: u64, cp: &CheckpointDoc) -> bool {
+        if self.segment_overflow > 0 {
+            let msg = format!(
+                "segment {seq} holds {} more members than any checkpoint may list",
+                self.segment_overflow
+            );
+            self.find(FindingKind::MemberUnlisted, msg, None, None, Some(seq));
+            self.segment_overflow = 0;
+        }
+        let observed: Vec<MemberEntry> = self.segment_members.iter().map(as_entry).collect();
+        if observed.len() == cp.members.len() && observed.iter().zip(&cp.members).all(|(o, l)| same_member(o, l)) {
+            return true;
+        }
+        let mut used = vec![false; observed.len()];
+        let mut order = Vec::new();
+        for listed in &cp.members {
+            let lpath = listed.path.to_bytes().unwrap_or_default();
+            let found = observed.iter().enumerate().position(|(i, o)| !used[i] && o.path == listed.path);
+            let Some(i) = found else {
+                let msg = format!(
+                    "{} ({}, {} bytes) is listed by checkpoint {seq} but absent from the stream",
+                    listed.path.display(),
+                    listed.kind,
+                    listed.size
+                );
+                self.find(FindingKind::MemberMissing, msg, Some(&lpath), Some(listed.offset), Some(seq));
+                continue;
+            };
+            used[i] = true;
+            order.push(i);
+            let o = &observed[i];
+            if o.sha256 != listed.sha256 || o.blake3 != listed.blake3 || o.size != listed.size {
+                let msg = format!("the content of {} differs from what checkpoint {seq} signed", listed.path.display());
+                self.find(FindingKind::ContentAltered, msg, Some(&lpath), Some(o.offset), Some(seq));
+            }
+            if o.header_sha256 != listed.header_sha256 || o.kind != listed.kind {
+                let msg = format!(
+                    "the tar header (metadata) of {} differs from what checkpoint {seq} signed",
+                    listed.path.display()
+                );
+                self.find(FindingKind::HeaderAltered, msg, Some(&lpath), Some(o.offset), Some(seq));
+            }
+        }
+        for (i, o) in observed.iter().enumerate() {
+            if !used[i] {
+                let msg = format!(
+                    "{} at offset {} is not listed by checkpoint {seq}: it was inserted",
+                    o.path.display(),
+                    o.offset
+                );
+                self.find(
+                    FindingKind::MemberUnlisted,
+                    msg,
+                    o.path.to_bytes().as_deref(),
+                    Some(o.offset),
+                    Some(seq),
+                );
+            }
+        }
+        if order.windows(2).any(|w| w[0] > w[1]) {
+            self.find(
+                FindingKind::MembersReordered,
+                format!("members of segment {seq} appear in another order than checkpoint {seq} signed"),
+                None,
+                None,
+                Some(seq),
+            );
+        } else if self.findings.iter().all(|f| f.checkpoint != Some(seq) || f.level != Level::Error) {
+            // Same members, same digests, only offsets moved: something before them changed size.
+            self.find(
+                FindingKind::MembersReordered,
+                format!("members of segment {seq} sit at other offsets than checkpoint {seq} signed"),
+                None,
+                None,
+                Some(seq),
+            );
+        }
+        false
+    }
+
+    fn outcomes(&self, members: Vec<Observed>, cp: &CheckpointDoc, proven_segment: bool) -> Vec<MemberOutcome> {
+        let mut used = vec![false; cp.members.len()];
+        members
+            .into_iter()
+            .map(|o| {
+                let entry = as_entry(&o);
+                let listed = cp
+                    .members
+                    .iter()
+                    .enumerate()
+                    .find(|(i, l)| !used[*i] && l.path == entry.path)
+                    .map(|(i, l)| (i, l.clone()));
+                let proof = match &listed {
+                    Some((i, l)) => {
+                        used[*i] = true;
+                        if !same_content(&entry, l) {
+                            Proof::Altered("differs from its signed listing".into())
+                        } else if proven_segment {
+                            Proof::Proven
+                        } else {
+                            Proof::MatchesListing
+                        }
+                    }
+                    None => Proof::Altered("not listed by any checkpoint".into()),
+                };
+                MemberOutcome {
+                    sha256: o.sha256,
+                    meta: o.meta,
+                    entry: listed.map(|(_, l)| l),
+                    proof,
+                }
+            })
+            .collect()
+    }
+
+    fn report_collection_facts(&mut self, cp: &CheckpointDoc) {
+        for m in &cp.members {
+            if m.status.is_failure() {
+                let msg = format!(
+                    "{}: recorded as {} during collection{}",
+                    m.path.display(),
+                    m.status.name(),
+                    m.detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+                );
+                self.find(
+                    FindingKind::CollectionFailure,
+                    msg,
+                    m.path.to_bytes().as_deref(),
+                    Some(m.offset),
+                    Some(cp.seq),
+                );
+            }
+        }
+        for s in &cp.skipped {
+            let msg = format!("{}: not collected ({})", s.path.display(), s.reason);
+            self.find(FindingKind::CollectionSkip, msg, s.path.to_bytes().as_deref(), None, Some(cp.seq));
+        }
+    }
+
+    /// After the seal only the end-of-archive marker may follow.
+    fn after_seal(&mut self) -> Result<(), VerifyError> {
+        let start = self.stream.pos;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut zeros: u64 = 0;
+        loop {
+            match self.stream.fill(&mut buf) {
+                Ok(()) => {
+                    if let Some(i) = buf.iter().position(|&b| b != 0) {
+                        self.data_after_seal(start + zeros + i as u64);
+                        return Ok(());
+                    }
+                    zeros += buf.len() as u64;
+                }
+                Err((got, end)) => {
+                    if let Some(i) = buf[..got].iter().position(|&b| b != 0) {
+                        self.data_after_seal(start + zeros + i as u64);
+                        return Ok(());
+                    }
+                    zeros += got as u64;
+                    match end {
+                        ReadEnd::Eof if zeros >= tar::END_OF_ARCHIVE_LEN as u64 => {}
+                        ReadEnd::Damaged(e) => {
+                            let msg = format!("compressed data after the seal is damaged ({e})");
+                            self.find(FindingKind::CompressedDamage, msg, None, Some(start + zeros), None);
+                        }
+                        _ => {
+                            let msg = format!(
+                                "the end-of-archive marker after the seal is {zeros} bytes, not {}: the archive was cut off after its seal",
+                                tar::END_OF_ARCHIVE_LEN
+                            );
+                            self.find(FindingKind::MissingEndMarker, msg, None, Some(start + zeros), None);
+                        }
+                    }
+                    self.flush_unproven()?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn data_after_seal(&mut self, offset: u64) {
+        self.find(
+            FindingKind::DataAfterSeal,
+            format!("non-zero data at tar offset {offset}, after the seal"),
+            None,
+            Some(offset),
+            None,
+        );
+    }
+
+    fn report(mut self, opts: &VerifyOptions) -> Report {
+        let signer = self.header.as_ref().map(|h| SignerReport {
+            public_key: h.signer.public_key.clone(),
+            fingerprint: self
+                .key
+                .as_ref()
+                .map(signer::fingerprint)
+                .unwrap_or_else(|| h.signer.fingerprint.clone()),
+            source: h.signer.source.clone(),
+            trusted_as: self.key.as_ref().and_then(|k| opts.trust.principal_for(k)),
+        });
+        if let Some(s) = &signer {
+            if s.trusted_as.is_none() {
+                let msg = if opts.trust.is_empty() {
+                    format!(
+                        "signed by {}, but no trusted key was given: pass --key, --allowed-signers or --fingerprint",
+                        s.fingerprint
+                    )
+                } else {
+                    format!("signed by {}, which is not among the trusted keys", s.fingerprint)
+                };
+                self.find(FindingKind::UntrustedSigner, msg, None, None, None);
+            }
+        }
+        let tampered = self.findings.iter().any(|f| f.level == Level::Error);
+        let truncated = self
+            .findings
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::Truncated | FindingKind::MissingEndMarker));
+        let sealed = self.sealed.is_some() && !tampered;
+        let verdict = if tampered {
+            Verdict::Tampered
+        } else if signer.as_ref().is_some_and(|s| s.trusted_as.is_none()) {
+            Verdict::Untrusted
+        } else if truncated || !sealed {
+            Verdict::Incomplete
+        } else {
+            Verdict::Verified
+        };
+        let unproven_tar_bytes = if sealed {
+            0
+        } else {
+            self.stream.pos.saturating_sub(self.proven.tar_bytes)
+        };
+        let unproven_members = if sealed { 0 } else { self.unproven_members };
+        Report {
+            verdict,
+            archive_id: self.header.as_ref().map(|h| h.archive_id.clone()),
+            header: self.header,
+            signer,
+            sealed,
+            seal: self.sealed,
+            proven: self.proven,
+            unproven_tar_bytes,
+            unproven_members,
+            findings: self.findings,
+        }
+    }
+}
+
+fn member_meta(offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8>, Vec<u8>)]) -> MemberMeta {
+    let get = |k: &[u8]| pax.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let text = |k: &[u8]| get(k).and_then(|v| String::from_utf8(v).ok());
+    MemberMeta {
+        offset,
+        path: get(b"path").unwrap_or_else(|| ustar.name.clone()),
+        kind: ustar.kind,
+        size: text(b"size").and_then(|s| s.parse().ok()).unwrap_or(ustar.size),
+        mode: ustar.mode,
+        mtime: text(b"mtime").and_then(|s| Timestamp::from_pax(&s)).unwrap_or(Timestamp {
+            secs: ustar.mtime as i64,
+            nanos: 0,
+        }),
+        linkpath: get(b"linkpath").or_else(|| (!ustar.linkname.is_empty()).then(|| ustar.linkname.clone())),
+    }
+}
+
+fn as_entry(o: &Observed) -> MemberEntry {
+    MemberEntry {
+        offset: o.meta.offset,
+        path: PathText::from_bytes(&o.meta.path),
+        kind: o.meta.kind.name().into(),
+        size: o.meta.size,
+        header_sha256: o.header_sha256.clone(),
+        sha256: o.sha256.clone(),
+        blake3: o.blake3.clone(),
+        status: doc::MemberStatus::Ok,
+        detail: None,
+        inode: None,
+    }
+}
+
+fn same_content(o: &MemberEntry, l: &MemberEntry) -> bool {
+    o.path == l.path
+        && o.kind == l.kind
+        && o.size == l.size
+        && o.header_sha256 == l.header_sha256
+        && o.sha256 == l.sha256
+        && o.blake3 == l.blake3
+}
+
+fn same_member(o: &MemberEntry, l: &MemberEntry) -> bool {
+    o.offset == l.offset && same_content(o, l)
+}
