@@ -32,6 +32,11 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// sysfs report 0 for files with content).
 pub const ZERO_SIZE_READ_LIMIT: usize = 16 * 1024 * 1024;
 const READ_CHUNK: usize = 1024 * 1024;
+/// A checkpoint is written before its document could approach the
+/// verifier's limit on documents ([`crate::format::MAX_DOCUMENT_LEN`]).
+const MAX_CHECKPOINT_DOC_ESTIMATE: u64 = crate::format::MAX_DOCUMENT_LEN / 4;
+/// Upper bound on the JSON bytes of one listed member besides its path and detail.
+const ENTRY_OVERHEAD: u64 = 512;
 
 /// Errors that stop a collection.
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +301,8 @@ pub struct Collector<'a, W: Write> {
     segment_members: Vec<MemberEntry>,
     segment_skipped: Vec<SkippedEntry>,
     segment_evidence: u64,
+    /// Estimated size of the current checkpoint document.
+    segment_doc_bytes: u64,
     last_checkpoint: Instant,
     totals: Totals,
     statuses: BTreeMap<String, u64>,
@@ -321,6 +328,7 @@ impl<'a, W: Write> Collector<'a, W> {
             segment_members: Vec::new(),
             segment_skipped: Vec::new(),
             segment_evidence: 0,
+            segment_doc_bytes: 0,
             last_checkpoint: Instant::now(),
             totals: Totals::default(),
             statuses: BTreeMap::new(),
@@ -390,6 +398,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 WalkItem::Entry(e) => self.archive_entry(&e),
                 WalkItem::Skipped { archive_path, reason } => {
                     self.totals.skipped += 1;
+                    self.segment_doc_bytes += 2 * archive_path.len() as u64 + reason.len() as u64 + 64;
                     self.segment_skipped.push(SkippedEntry {
                         path: PathText::from_bytes(&archive_path),
                         reason,
@@ -412,7 +421,8 @@ impl<'a, W: Write> Collector<'a, W> {
 
     fn maybe_checkpoint(&mut self) -> Result<(), CollectError> {
         let due = self.out.pos - self.segment_start >= self.opts.checkpoint_bytes
-            || self.segment_evidence >= self.opts.checkpoint_members
+            || self.segment_evidence + self.segment_skipped.len() as u64 >= self.opts.checkpoint_members
+            || self.segment_doc_bytes >= MAX_CHECKPOINT_DOC_ESTIMATE
             || self.last_checkpoint.elapsed() >= Duration::from_secs(self.opts.checkpoint_seconds);
         if due && (self.segment_evidence > 0 || !self.segment_skipped.is_empty()) {
             self.checkpoint(None)?;
@@ -431,6 +441,8 @@ impl<'a, W: Write> Collector<'a, W> {
             }
             *self.statuses.entry(entry.status.name().to_string()).or_default() += 1;
         }
+        self.segment_doc_bytes +=
+            2 * entry.path.display().len() as u64 + ENTRY_OVERHEAD + entry.detail.as_ref().map_or(0, |d| d.len() as u64);
         self.segment_members.push(entry);
     }
 
@@ -763,6 +775,7 @@ impl<'a, W: Write> Collector<'a, W> {
         let sig = self.signer.sign(&bytes)?;
         self.segment_start = end;
         self.segment_evidence = 0;
+        self.segment_doc_bytes = 0;
         self.chain = doc::chain_value(&bytes);
         self.write_custody_member(&doc::checkpoint_path(self.seq), &bytes, secs)?;
         self.write_custody_member(&doc::signature_path(self.seq), &sig, secs)?;

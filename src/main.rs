@@ -596,16 +596,18 @@ impl<W: Write> MemberSink for ListSink<W> {
             };
             let status = m.entry.as_ref().map(|e| e.status.name()).unwrap_or("unknown");
             if self.json {
+                let path = PathText::from_bytes(&m.meta.path);
                 let obj = serde_json::json!({
                     "type": "member",
                     "offset": m.meta.offset,
-                    "path": PathText::from_bytes(&m.meta.path),
+                    "path": path.path,
+                    "path_b64": path.path_b64,
                     "kind": m.meta.kind.name(),
                     "size": m.meta.size,
                     "status": status,
                     "detail": m.entry.as_ref().and_then(|e| e.detail.clone()),
                     "sha256": m.sha256,
-                    "blake3": m.entry.as_ref().and_then(|e| e.blake3.clone()),
+                    "blake3": m.blake3,
                     "proof": proof,
                 });
                 serde_json::to_writer(&mut self.out, &obj)?;

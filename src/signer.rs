@@ -412,6 +412,13 @@ fn parse_allowed_signer(line: &str) -> Option<AllowedSigner> {
 /// Returns the parsed signature's problem as text when it does not verify.
 pub fn verify_signature(key: &PublicKey, msg: &[u8], armored: &[u8]) -> Result<(), String> {
     let sig = SshSig::from_pem(armored).map_err(|e| format!("not an SSHSIG signature: {e}"))?;
+    if sig.hash_alg() != HashAlg::Sha512 || sig.algorithm() != ssh_key::Algorithm::Ed25519 {
+        return Err(format!(
+            "signature uses {} with {}, not ssh-ed25519 with sha512",
+            sig.algorithm(),
+            sig.hash_alg()
+        ));
+    }
     if sig.namespace() != SIGNATURE_NAMESPACE {
         return Err(format!("signature namespace is {:?}, not {SIGNATURE_NAMESPACE:?}", sig.namespace()));
     }

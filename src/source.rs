@@ -47,6 +47,9 @@ pub struct WalkOptions {
     pub never_collect: Vec<(u64, u64)>,
 }
 
+/// Archive path of the directory that holds custody's own members.
+const CUSTODY_DIR_NAME: &[u8] = b".custody";
+
 /// The archive path for an absolute host path: its bytes without the leading `/`.
 pub fn archive_path_for(abs: &Path) -> Vec<u8> {
     let bytes = abs.as_os_str().as_bytes();
@@ -103,6 +106,17 @@ pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkI
             };
             let path = entry.path().to_path_buf();
             let archive_path = archive_path_for(&path);
+            if archive_path == CUSTODY_DIR_NAME || archive_path.starts_with(crate::format::CUSTODY_DIR.as_bytes()) {
+                if entry.file_type().is_dir() {
+                    it.skip_current_dir();
+                }
+                let reason = "its archive path is reserved for custody's own members; collect /.custody as a separate source root";
+                visit(WalkItem::Skipped {
+                    archive_path,
+                    reason: reason.into(),
+                })?;
+                continue;
+            }
             if opts.excludes.is_match(&path) {
                 if entry.file_type().is_dir() {
                     it.skip_current_dir();

@@ -193,8 +193,8 @@ pub enum VerifyError {
     #[error("cannot read the archive: {0}")]
     Io(#[from] io::Error),
     /// The member sink failed (e.g. extraction could not write).
-    #[error("{0}")]
-    Sink(io::Error),
+    #[error("writing the output failed: {0}")]
+    Sink(#[source] io::Error),
 }
 
 /// Trust and behaviour of a verification.
@@ -243,6 +243,8 @@ pub struct MemberOutcome {
     pub meta: MemberMeta,
     /// SHA-256 of its content as read.
     pub sha256: Option<String>,
+    /// BLAKE3 of its content as read.
+    pub blake3: Option<String>,
     /// What the signed checkpoint said about it, if it listed it.
     pub entry: Option<MemberEntry>,
     /// Proof state.
@@ -282,6 +284,9 @@ enum ReadEnd {
     TruncatedFrame,
     /// zstd refused the data.
     Damaged(String),
+    /// The bytes decompress but are not a well-formed tar member header;
+    /// `not_tar` when the block is not even a ustar header.
+    Malformed { reason: String, not_tar: bool },
 }
 
 impl<R: BufRead> Stream<R> {
@@ -341,6 +346,7 @@ struct Verifier<'s, R: BufRead> {
     sealed: Option<Seal>,
     pending_segment_digest: Option<String>,
     unproven_members: u64,
+    seal_proven: bool,
 }
 
 /// Most members a segment may hold before the verifier stops keeping them.
@@ -373,6 +379,7 @@ pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink
         sealed: None,
         pending_segment_digest: None,
         unproven_members: 0,
+        seal_proven: false,
     };
     v.read_header_document()?;
     v.run()?;
@@ -404,6 +411,10 @@ impl<R: BufRead> Verifier<'_, R> {
                 let msg = format!("compressed data is damaged near tar offset {offset} ({e}); nothing after it can be read");
                 self.find(FindingKind::CompressedDamage, msg, None, Some(offset), None)
             }
+            ReadEnd::Malformed { reason, .. } => {
+                let msg = format!("{reason} at tar offset {offset}; nothing after it can be read");
+                self.find(FindingKind::MalformedHeader, msg, None, Some(offset), None)
+            }
         }
     }
 
@@ -420,13 +431,28 @@ impl<R: BufRead> Verifier<'_, R> {
         let mut header_bytes = block.to_vec();
         let mut ustar = match tar::parse_ustar(&block) {
             Ok(h) => h,
-            Err(e) => return Ok(Next::Stopped(ReadEnd::Damaged(format!("malformed tar header: {e}")), offset)),
+            Err(e) => {
+                let not_tar = matches!(e, tar::HeaderError::Magic(_));
+                return Ok(Next::Stopped(
+                    ReadEnd::Malformed {
+                        reason: format!("malformed tar header: {e}"),
+                        not_tar,
+                    },
+                    offset,
+                ));
+            }
         };
         let mut pax = Vec::new();
         if ustar.kind == EntryKind::PaxExtended {
             if ustar.size > MAX_PAX_LEN {
                 let msg = format!("pax extended header of {} bytes exceeds the {MAX_PAX_LEN}-byte limit", ustar.size);
-                return Ok(Next::Stopped(ReadEnd::Damaged(msg), offset));
+                return Ok(Next::Stopped(
+                    ReadEnd::Malformed {
+                        reason: msg,
+                        not_tar: false,
+                    },
+                    offset,
+                ));
             }
             let mut recs = vec![0u8; ustar.size as usize + tar::padding(ustar.size)];
             if let Err((_, end)) = self.stream.fill(&mut recs) {
@@ -435,7 +461,15 @@ impl<R: BufRead> Verifier<'_, R> {
             header_bytes.extend_from_slice(&recs);
             pax = match tar::parse_pax_records(&recs[..ustar.size as usize]) {
                 Ok(p) => p,
-                Err(e) => return Ok(Next::Stopped(ReadEnd::Damaged(e.to_string()), offset)),
+                Err(e) => {
+                    return Ok(Next::Stopped(
+                        ReadEnd::Malformed {
+                            reason: e.to_string(),
+                            not_tar: false,
+                        },
+                        offset,
+                    ))
+                }
             };
             if let Err((_, end)) = self.stream.fill(&mut block) {
                 return Ok(Next::Stopped(end, offset));
@@ -443,8 +477,24 @@ impl<R: BufRead> Verifier<'_, R> {
             header_bytes.extend_from_slice(&block);
             ustar = match tar::parse_ustar(&block) {
                 Ok(h) if h.kind != EntryKind::PaxExtended => h,
-                Ok(_) => return Ok(Next::Stopped(ReadEnd::Damaged("two pax headers in a row".into()), offset)),
-                Err(e) => return Ok(Next::Stopped(ReadEnd::Damaged(format!("malformed tar header: {e}")), offset)),
+                Ok(_) => {
+                    return Ok(Next::Stopped(
+                        ReadEnd::Malformed {
+                            reason: "two pax headers in a row".into(),
+                            not_tar: false,
+                        },
+                        offset,
+                    ))
+                }
+                Err(e) => {
+                    return Ok(Next::Stopped(
+                        ReadEnd::Malformed {
+                            reason: format!("malformed tar header: {e}"),
+                            not_tar: false,
+                        },
+                        offset,
+                    ))
+                }
             };
         }
         let meta = member_meta(offset, &ustar, &pax);
@@ -522,7 +572,14 @@ impl<R: BufRead> Verifier<'_, R> {
         let first = match self.next_member()? {
             Next::Member(m) => m,
             Next::EndMarker(_) => return Err(VerifyError::NotAnArchive("the tar stream is empty".into())),
-            Next::Stopped(ReadEnd::Damaged(e), 0) => return Err(VerifyError::NotAnArchive(e)),
+            Next::Stopped(ReadEnd::Damaged(e), 0) => return Err(VerifyError::NotAnArchive(format!("zstd cannot decompress it ({e})"))),
+            Next::Stopped(ReadEnd::Malformed { reason, not_tar: true }, 0) => return Err(VerifyError::NotAnArchive(reason)),
+            Next::Stopped(ReadEnd::Eof, 0) if self.stream.pos < BLOCK as u64 => {
+                return Err(VerifyError::NotAnArchive(format!(
+                    "it decompresses to {} bytes, less than one tar header",
+                    self.stream.pos
+                )))
+            }
             Next::Stopped(end, off) => {
                 self.stopped(end, off, "inside its header document");
                 return Ok(());
@@ -630,15 +687,7 @@ impl<R: BufRead> Verifier<'_, R> {
     fn flush_unproven(&mut self) -> Result<(), VerifyError> {
         let members = std::mem::take(&mut self.segment_members);
         self.unproven_members += members.len() as u64;
-        let outcomes: Vec<MemberOutcome> = members
-            .into_iter()
-            .map(|o| MemberOutcome {
-                sha256: o.sha256,
-                meta: o.meta,
-                entry: None,
-                proof: Proof::Unproven,
-            })
-            .collect();
+        let outcomes: Vec<MemberOutcome> = members.into_iter().map(|o| outcome(o, None, Proof::Unproven)).collect();
         self.sink.segment(&outcomes).map_err(VerifyError::Sink)
     }
 
@@ -728,6 +777,7 @@ impl<R: BufRead> Verifier<'_, R> {
         let is_seal = cp.seal.is_some();
         if is_seal {
             self.sealed = cp.seal.clone();
+            self.seal_proven = ok;
         }
         self.segment_members.push(*m);
         self.segment_members.push(*sig);
@@ -738,12 +788,7 @@ impl<R: BufRead> Verifier<'_, R> {
         let members = std::mem::take(&mut self.segment_members);
         let outcomes: Vec<MemberOutcome> = members
             .into_iter()
-            .map(|o| MemberOutcome {
-                sha256: o.sha256,
-                meta: o.meta,
-                entry: None,
-                proof: Proof::Altered(why.to_string()),
-            })
+            .map(|o| outcome(o, None, Proof::Altered(why.to_string())))
             .collect();
         self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
         self.checkpoint_seq = seq;
@@ -946,12 +991,7 @@ impl<R: BufRead> Verifier<'_, R> {
                     }
                     None => Proof::Altered("not listed by any checkpoint".into()),
                 };
-                MemberOutcome {
-                    sha256: o.sha256,
-                    meta: o.meta,
-                    entry: listed.map(|(_, l)| l),
-                    proof,
-                }
+                outcome(o, listed.map(|(_, l)| l), proof)
             })
             .collect()
     }
@@ -990,19 +1030,19 @@ impl<R: BufRead> Verifier<'_, R> {
                 Ok(()) => {
                     if let Some(i) = buf.iter().position(|&b| b != 0) {
                         self.data_after_seal(start + zeros + i as u64);
-                        return Ok(());
+                        return self.flush_seal_members();
                     }
                     zeros += buf.len() as u64;
                 }
                 Err((got, end)) => {
                     if let Some(i) = buf[..got].iter().position(|&b| b != 0) {
                         self.data_after_seal(start + zeros + i as u64);
-                        return Ok(());
+                        return self.flush_seal_members();
                     }
                     zeros += got as u64;
                     match end {
                         ReadEnd::Eof if zeros >= tar::END_OF_ARCHIVE_LEN as u64 => {}
-                        ReadEnd::Damaged(e) => {
+                        ReadEnd::Damaged(e) | ReadEnd::Malformed { reason: e, .. } => {
                             let msg = format!("compressed data after the seal is damaged ({e})");
                             self.find(FindingKind::CompressedDamage, msg, None, Some(start + zeros), None);
                         }
@@ -1014,11 +1054,23 @@ impl<R: BufRead> Verifier<'_, R> {
                             self.find(FindingKind::MissingEndMarker, msg, None, Some(start + zeros), None);
                         }
                     }
-                    self.flush_unproven()?;
-                    return Ok(());
+                    return self.flush_seal_members();
                 }
             }
         }
+    }
+
+    /// The seal document and its signature are proven by the signature and
+    /// the canonical-header rule, not by a later segment digest.
+    fn flush_seal_members(&mut self) -> Result<(), VerifyError> {
+        let proof = if self.seal_proven && self.all_good_so_far {
+            Proof::Proven
+        } else {
+            Proof::Altered("the seal did not verify".into())
+        };
+        let members = std::mem::take(&mut self.segment_members);
+        let outcomes: Vec<MemberOutcome> = members.into_iter().map(|o| outcome(o, None, proof.clone())).collect();
+        self.sink.segment(&outcomes).map_err(VerifyError::Sink)
     }
 
     fn data_after_seal(&mut self, offset: u64) {
@@ -1105,6 +1157,16 @@ fn member_meta(offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8>, Vec<u8>)]
             nanos: 0,
         }),
         linkpath: get(b"linkpath").or_else(|| (!ustar.linkname.is_empty()).then(|| ustar.linkname.clone())),
+    }
+}
+
+fn outcome(o: Observed, entry: Option<MemberEntry>, proof: Proof) -> MemberOutcome {
+    MemberOutcome {
+        sha256: o.sha256,
+        blake3: o.blake3,
+        meta: o.meta,
+        entry,
+        proof,
     }
 }
 

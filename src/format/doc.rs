@@ -208,7 +208,10 @@ impl MemberStatus {
 
     /// Whether this status records a failure to capture something.
     pub fn is_failure(self) -> bool {
-        !matches!(self, MemberStatus::Ok | MemberStatus::Custody | MemberStatus::OtherFilesystem)
+        !matches!(
+            self,
+            MemberStatus::Ok | MemberStatus::Custody | MemberStatus::OtherFilesystem | MemberStatus::Socket
+        )
     }
 }
 
@@ -235,7 +238,8 @@ pub struct MemberEntry {
     pub blake3: Option<HexDigest>,
     /// Collection status.
     pub status: MemberStatus,
-    /// Human-readable detail for statuses other than `ok`.
+    /// Human-readable detail: why for failures, a note otherwise (e.g. a
+    /// pseudo-file that reported size 0 but had content).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub detail: Option<String>,
     /// Inode facts tar has no standard word for (evidence members only).

@@ -1,0 +1,448 @@
+//! End-to-end tests of the `custody` binary on real trees: the happy path,
+//! verdicts and exit codes, extraction safety, and every bad input of the
+//! issue's list, each with a message that says what to do.
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let key = keygen(dir.path(), "key");
+    (dir, src, key)
+}
+
+#[test]
+fn collect_verify_list_extract_round_trip() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    let o = collect(
+        &src,
+        &archive,
+        &key,
+        &["--case", "CASE-1", "--examiner", "J. Doe", "--checkpoint-members", "3"],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("archive sha256"), "{}", text(&o));
+    assert!(stdout.contains("chain"), "{}", text(&o));
+    let sidecar = std::fs::read_to_string(dir.path().join("a.tar.zst.sha256")).unwrap();
+    assert!(sidecar.ends_with("  a.tar.zst\n"), "{sidecar}");
+
+    let pubkey = pub_of(&key);
+    let (report, rc) = verify_json(&archive, &["--key", pubkey.to_str().unwrap()]);
+    assert_eq!(rc, 0, "{report}");
+    assert_eq!(report["verdict"], "verified");
+    assert_eq!(report["sealed"], true);
+    assert_eq!(report["header"]["case"]["case"], "CASE-1");
+    assert!(report["proven"]["checkpoints"].as_u64().unwrap() >= 3, "{report}");
+    // The chain printed by collect is the one the verifier proves.
+    let chain = report["proven"]["chain"].as_str().unwrap();
+    assert!(
+        stdout.contains(chain),
+        "collect printed another chain value than verify proved\n{stdout}"
+    );
+
+    let o = run(custody().args(["list", "--json", "--key"]).arg(&pubkey).arg(&archive));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let conf = lines
+        .iter()
+        .find(|l| l["path"].as_str().is_some_and(|p| p.ends_with("etc/app/app.conf")))
+        .unwrap();
+    assert_eq!(conf["status"], "ok");
+    assert_eq!(conf["proof"], "proven");
+    assert_eq!(lines.last().unwrap()["type"], "summary");
+    assert!(lines.iter().any(|l| l["kind"] == "hardlink"));
+    assert!(lines.iter().any(|l| l["kind"] == "symlink"));
+
+    let out = dir.path().join("out");
+    let o = run(custody()
+        .args(["extract", "--key"])
+        .arg(&pubkey)
+        .arg(&archive)
+        .arg("--into")
+        .arg(&out));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let rel = src.strip_prefix("/").unwrap();
+    let got = out.join(rel);
+    for f in [
+        "etc/app/app.conf",
+        "var/log/nginx/blob.bin",
+        "var/log/nginx/access.log",
+        "etc/app/conf.d/empty.conf",
+    ] {
+        assert_eq!(std::fs::read(got.join(f)).unwrap(), std::fs::read(src.join(f)).unwrap(), "{f}");
+    }
+    assert_eq!(
+        std::fs::read_link(got.join("etc/app/conf.d/link.conf")).unwrap().to_str(),
+        Some("../app/app.conf")
+    );
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (
+        std::fs::metadata(got.join("etc/app/app.conf")).unwrap(),
+        std::fs::metadata(got.join("etc/app/app.conf.hardlink")).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "hard link not recreated");
+    assert_eq!(a.mode() & 0o777, 0o640);
+    assert_eq!(a.mtime(), std::fs::metadata(src.join("etc/app/app.conf")).unwrap().mtime());
+}
+
+#[test]
+fn untrusted_and_wrong_key_and_fingerprint() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let (r, rc) = verify_json(&archive, &[]);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("untrusted"), 11), "{r}");
+    let other = keygen(dir.path(), "other");
+    let (r, rc) = verify_json(&archive, &["--key", pub_of(&other).to_str().unwrap()]);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("untrusted"), 11), "{r}");
+    let fp = r["signer"]["fingerprint"].as_str().unwrap().to_string();
+    let (r, rc) = verify_json(&archive, &["--fingerprint", &fp]);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("verified"), 0), "{r}");
+    // allowed_signers with a namespace restriction that excludes custody: not trusted.
+    let line = std::fs::read_to_string(pub_of(&key)).unwrap();
+    let allowed = dir.path().join("allowed");
+    std::fs::write(&allowed, format!("alice@example.org namespaces=\"git\" {line}")).unwrap();
+    let (r, _) = verify_json(&archive, &["--allowed-signers", allowed.to_str().unwrap()]);
+    assert_eq!(r["verdict"], "untrusted");
+    std::fs::write(&allowed, format!("# responders\nalice@example.org {line}")).unwrap();
+    let (r, rc) = verify_json(&archive, &["--allowed-signers", allowed.to_str().unwrap()]);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("verified"), 0), "{r}");
+    assert_eq!(r["signer"]["trusted_as"], "alice@example.org");
+}
+
+#[test]
+fn ephemeral_key_prints_fingerprint_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let archive = dir.path().join("a.tar.zst");
+    let o = run(custody().arg("collect").arg(&src).arg("-o").arg(&archive));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let fp = err
+        .split_whitespace()
+        .find(|w| w.starts_with("SHA256:"))
+        .unwrap_or_else(|| panic!("no fingerprint on stderr\n{}", text(&o)));
+    let (r, rc) = verify_json(&archive, &["--fingerprint", fp]);
+    assert_eq!(rc, 0, "{r}");
+    assert_eq!(r["signer"]["source"], "ephemeral");
+}
+
+#[test]
+fn truncated_copy_is_incomplete_and_salvageable() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &["--checkpoint-members", "2"]);
+    let bytes = std::fs::read(&archive).unwrap();
+    let pubkey = pub_of(&key);
+    for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 100] {
+        let t = dir.path().join(format!("t{cut}.tar.zst"));
+        std::fs::write(&t, &bytes[..cut]).unwrap();
+        let (r, rc) = verify_json(&t, &["--key", pubkey.to_str().unwrap()]);
+        assert_eq!((r["verdict"].as_str(), rc), (Some("incomplete"), 10), "cut at {cut}: {r}");
+        assert!(
+            finding_kinds(&r).iter().any(|k| k == "truncated" || k == "missing-end-marker"),
+            "{r}"
+        );
+    }
+    let t = dir.path().join("half.tar.zst");
+    std::fs::write(&t, &bytes[..bytes.len() / 2]).unwrap();
+    let (r, _) = verify_json(&t, &["--key", pubkey.to_str().unwrap()]);
+    let proven = r["proven"]["totals"]["evidence_members"].as_u64().unwrap();
+    assert!(proven > 0, "half an archive should prove some members: {r}");
+    let out = dir.path().join("x");
+    let o = run(custody().arg("extract").arg(&t).arg("--into").arg(&out).arg("--key").arg(&pubkey));
+    assert_eq!(code(&o), 10, "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("no signed checkpoint covers it"), "{s}");
+}
+
+#[test]
+fn changed_content_is_tampered_and_named() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let mut tar = tar_stream(&archive);
+    let at = tar.windows(12).position(|w| w == b"listen 8080\n").unwrap();
+    tar[at] = b'L';
+    let bad = dir.path().join("bad.tar.zst");
+    compress(&tar, &bad);
+    let (r, rc) = verify_json(&bad, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("tampered"), 12), "{r}");
+    let altered = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "content-altered")
+        .expect("content-altered finding");
+    assert!(
+        altered["member"]["path"].as_str().unwrap().ends_with("etc/app/app.conf"),
+        "{altered}"
+    );
+    assert!(altered["checkpoint"].as_u64().is_some());
+    // Extraction refuses the altered member, even with --salvage.
+    let out = dir.path().join("x");
+    let o = run(custody()
+        .arg("extract")
+        .arg(&bad)
+        .arg("--into")
+        .arg(&out)
+        .arg("--salvage")
+        .arg("--key")
+        .arg(pub_of(&key)));
+    assert_eq!(code(&o), 12, "{}", text(&o));
+    assert!(!out.join(src.strip_prefix("/").unwrap()).join("etc/app/app.conf").exists());
+}
+
+#[test]
+fn honest_recompression_still_verifies() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    let o = collect(&src, &archive, &key, &[]);
+    let tar = tar_stream(&archive);
+    let re = dir.path().join("re.tar.zst");
+    std::fs::write(&re, zstd::stream::encode_all(&tar[..], 19).unwrap()).unwrap();
+    let (r, rc) = verify_json(&re, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!(rc, 0, "{r}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains(r["proven"]["chain"].as_str().unwrap()));
+}
+
+#[test]
+fn stdout_output_and_stdin_verify() {
+    let (dir, src, key) = setup();
+    let o = run(custody()
+        .arg("collect")
+        .arg(&src)
+        .args(["--output", "-", "--quiet", "--key"])
+        .arg(&key));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("chain"),
+        "summary goes to stderr with --output -"
+    );
+    let mut child = custody()
+        .args(["verify", "-", "--json", "--key"])
+        .arg(pub_of(&key))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&o.stdout).unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(child.wait().unwrap().success(), "{out}");
+    assert!(out.contains("\"verdict\":\"verified\""));
+    drop(dir);
+}
+
+#[test]
+fn stdout_closed_early_leaves_an_incomplete_archive() {
+    let (dir, src, key) = setup();
+    // A consumer that reads a little and goes away, like `| head -c N`.
+    let mut child = custody()
+        .arg("collect")
+        .arg(&src)
+        .args(["-o", "-", "--quiet", "--checkpoint-members", "2", "--key"])
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = vec![0u8; 40_000];
+    child.stdout.as_mut().unwrap().read_exact(&mut head).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("before its seal") && err.contains("custody verify"), "{err}");
+    let partial = dir.path().join("p.tar.zst");
+    std::fs::write(&partial, &head).unwrap();
+    let (r, rc) = verify_json(&partial, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("incomplete"), 10), "{r}");
+}
+
+fn assert_fails(args: &mut std::process::Command, want_code: i32, needles: &[&str]) -> String {
+    let o = run(args);
+    assert_eq!(code(&o), want_code, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}\n{}", text(&o));
+    }
+    err
+}
+
+#[test]
+fn bad_inputs_get_clear_errors_and_write_nothing() {
+    let (dir, src, key) = setup();
+    let d = dir.path();
+    let out = d.join("a.tar.zst");
+    // Source that does not exist.
+    assert_fails(
+        custody().arg("collect").arg(d.join("nope")).arg("-o").arg(&out),
+        1,
+        &["nope", "cannot be examined", "nothing was written"],
+    );
+    assert!(!out.exists());
+    // Malformed key.
+    let junk = d.join("junk.key");
+    std::fs::write(&junk, "not a key\n").unwrap();
+    assert_fails(
+        custody().arg("collect").arg(&src).arg("-o").arg(&out).arg("--key").arg(&junk),
+        1,
+        &["junk.key", "not an OpenSSH private key", "ssh-keygen -t ed25519"],
+    );
+    // Unreadable key (missing file).
+    assert_fails(
+        custody()
+            .arg("collect")
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .arg("--key")
+            .arg(d.join("missing.key")),
+        1,
+        &["cannot read key file", "missing.key"],
+    );
+    assert!(!out.exists(), "a failed start must not leave an archive");
+    // Output inside the collected tree.
+    let inside = src.join("evidence.tar.zst");
+    assert_fails(
+        custody().arg("collect").arg(&src).arg("-o").arg(&inside).arg("--key").arg(&key),
+        1,
+        &["inside the collected tree", "--output -"],
+    );
+    assert!(!inside.exists(), "nothing may be written into the evidence");
+    // Unwritable output directory.
+    assert_fails(
+        custody()
+            .arg("collect")
+            .arg(&src)
+            .arg("-o")
+            .arg(d.join("no/such/dir/a.tar.zst"))
+            .arg("--key")
+            .arg(&key),
+        1,
+        &["does not exist"],
+    );
+    // Existing output is never overwritten.
+    std::fs::write(&out, "precious").unwrap();
+    assert_fails(
+        custody().arg("collect").arg(&src).arg("-o").arg(&out).arg("--key").arg(&key),
+        1,
+        &["must not exist already"],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    // A file that is not an archive.
+    assert_fails(custody().arg("verify").arg(&out), 4, &["not a custody archive"]);
+    let plain = d.join("plain.zst");
+    std::fs::write(&plain, zstd::stream::encode_all(&b"hello world, this is not tar"[..], 3).unwrap()).unwrap();
+    assert_fails(custody().arg("verify").arg(&plain), 4, &["not a custody archive"]);
+    // A missing archive.
+    assert_fails(
+        custody().arg("verify").arg(d.join("missing.tar.zst")),
+        1,
+        &["cannot open the archive"],
+    );
+    // Usage errors are exit 2.
+    assert_fails(
+        custody().args(["collect", "--checkpoint-members", "0", "-o"]).arg(&out),
+        2,
+        &["checkpoint-members"],
+    );
+}
+
+#[test]
+fn full_output_device_stops_with_exit_3() {
+    let (_dir, src, key) = setup();
+    // /dev/full fails every write with ENOSPC, like a full disk.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let o = run(custody()
+        .arg("collect")
+        .arg(&src)
+        .args(["-o", "-", "--quiet", "--key"])
+        .arg(&key)
+        .stdout(full));
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("No space left on device") && err.contains("free space"), "{err}");
+}
+
+#[test]
+fn encrypted_key_passphrase_from_env() {
+    let (dir, src, _) = setup();
+    require_tool("ssh-keygen");
+    let key = dir.path().join("enc");
+    let o = run(std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "correct horse", "-C", "", "-f"])
+        .arg(&key));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = dir.path().join("a.tar.zst");
+    assert_fails(
+        custody().arg("collect").arg(&src).arg("-o").arg(&out).arg("--key").arg(&key),
+        1,
+        &["passphrase-protected", "CUSTODY_KEY_PASSPHRASE"],
+    );
+    assert_fails(
+        custody()
+            .arg("collect")
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .arg("--key")
+            .arg(&key)
+            .env("CUSTODY_KEY_PASSPHRASE", "wrong"),
+        1,
+        &["wrong passphrase"],
+    );
+    assert!(!out.exists());
+    let o = run(custody()
+        .arg("collect")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .arg("--quiet")
+        .arg("--key")
+        .arg(&key)
+        .env("CUSTODY_KEY_PASSPHRASE", "correct horse"));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let (r, rc) = verify_json(&out, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!(rc, 0, "{r}");
+}
+
+#[test]
+fn extraction_refuses_nonempty_target() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let target = dir.path().join("busy");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep"), "x").unwrap();
+    assert_fails(custody().arg("extract").arg(&archive).arg("--into").arg(&target), 1, &["not empty"]);
+}
+
+#[test]
+fn excludes_are_recorded_as_skipped() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &["--exclude", "*.bin"]);
+    let (r, _) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!(r["verdict"], "verified");
+    assert_eq!(r["proven"]["totals"]["skipped"], 1, "{r}");
+    let skip = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "collection-skip")
+        .unwrap();
+    assert!(skip["message"].as_str().unwrap().contains("excluded"), "{skip}");
+}

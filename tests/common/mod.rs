@@ -1,0 +1,135 @@
+//! Shared helpers for the end-to-end tests: run the real binary and the real
+//! third-party tools, build source trees in temporary directories.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Path of the built `custody` binary.
+pub fn custody_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_custody"))
+}
+
+/// A `custody` command with a clean environment for keys and agents.
+pub fn custody() -> Command {
+    let mut c = Command::new(custody_bin());
+    c.env_remove("SSH_AUTH_SOCK")
+        .env_remove("CUSTODY_KEY_PASSPHRASE")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Run and capture; panics if the program cannot be started.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Text of stdout and stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Exit code, asserting the process was not killed by a signal.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or_else(|| panic!("killed by a signal\n{}", text(o)))
+}
+
+/// Fail loudly when a required external tool is missing (CI installs them).
+pub fn require_tool(name: &str) {
+    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
+    assert!(found, "the test needs `{name}` on PATH; .ci/run installs it (apt-get)");
+}
+
+/// A small but varied source tree: nested dirs, text and binary files, an
+/// empty file, a symlink, a hard link, a long name.
+pub fn make_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("etc/app/conf.d")).unwrap();
+    std::fs::create_dir_all(root.join("var/log/nginx")).unwrap();
+    std::fs::write(root.join("etc/app/app.conf"), "listen 8080\nuser www-data\n").unwrap();
+    std::fs::write(root.join("etc/app/conf.d/empty.conf"), "").unwrap();
+    let mut blob = Vec::new();
+    let mut x: u32 = 12345;
+    for _ in 0..200_000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        blob.push((x >> 16) as u8);
+    }
+    std::fs::write(root.join("var/log/nginx/blob.bin"), &blob).unwrap();
+    let log: String = (0..3000)
+        .map(|i| {
+            format!(
+                "10.0.0.{} - - [24/Nov/2026:03:{:02}:00 +0000] \"GET /api/{i} HTTP/1.1\" 200\n",
+                i % 250,
+                i % 60
+            )
+        })
+        .collect();
+    std::fs::write(root.join("var/log/nginx/access.log"), log).unwrap();
+    std::os::unix::fs::symlink("../app/app.conf", root.join("etc/app/conf.d/link.conf")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", root.join("etc/app/dangling")).unwrap();
+    std::fs::hard_link(root.join("etc/app/app.conf"), root.join("etc/app/app.conf.hardlink")).unwrap();
+    let long = format!("{}.txt", "n".repeat(150));
+    std::fs::write(root.join("etc/app").join(long), "long name\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("etc/app/app.conf"), std::fs::Permissions::from_mode(0o640)).unwrap();
+}
+
+/// Make a key pair with `custody keygen` at `dir/name`.
+pub fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    let o = run(custody().arg("keygen").arg("--output").arg(&key));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    key
+}
+
+/// Public key path for a private key path.
+pub fn pub_of(key: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.pub", key.display()))
+}
+
+/// Collect `src` into `out` signed by `key`, with extra args; asserts success.
+pub fn collect(src: &Path, out: &Path, key: &Path, extra: &[&str]) -> Output {
+    let o = run(custody()
+        .arg("collect")
+        .arg(src)
+        .arg("--output")
+        .arg(out)
+        .arg("--key")
+        .arg(key)
+        .arg("--quiet")
+        .args(extra));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    o
+}
+
+/// `custody verify --json` output parsed, and the exit code.
+pub fn verify_json(archive: &Path, trust: &[&str]) -> (serde_json::Value, i32) {
+    let o = run(custody().arg("verify").arg(archive).arg("--json").args(trust));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("verify --json is not JSON ({e})\n{}", text(&o)));
+    (v, code(&o))
+}
+
+/// Decompress an archive into its tar stream.
+pub fn tar_stream(archive: &Path) -> Vec<u8> {
+    zstd::stream::decode_all(std::fs::File::open(archive).unwrap()).unwrap()
+}
+
+/// Compress a tar stream as one zstd frame.
+pub fn compress(tar: &[u8], out: &Path) {
+    std::fs::write(out, zstd::stream::encode_all(tar, 3).unwrap()).unwrap();
+}
+
+/// Finding kinds in a verify report.
+pub fn finding_kinds(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect()
+}
