@@ -1,0 +1,164 @@
+//! Interoperability with the real tools a third party would use: GNU tar,
+//! bsdtar, zstd, sha256sum, ssh-keygen and ssh-agent.
+
+mod common;
+use common::*;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+fn tool(name: &str) -> Command {
+    require_tool(name);
+    Command::new(name)
+}
+
+fn ok(o: std::process::Output) -> std::process::Output {
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+/// Compare an extracted tree with the source: content, mode, mtime, symlinks.
+fn assert_same_tree(src: &Path, got: &Path, check_hardlink: bool) {
+    for e in walkdir::WalkDir::new(src).follow_links(false) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(src).unwrap();
+        let g = got.join(rel);
+        let (a, b) = (std::fs::symlink_metadata(e.path()).unwrap(), std::fs::symlink_metadata(&g).unwrap_or_else(|_| panic!("missing {}", g.display())));
+        assert_eq!(a.file_type().is_symlink(), b.file_type().is_symlink(), "{}", rel.display());
+        if a.file_type().is_symlink() {
+            assert_eq!(std::fs::read_link(e.path()).unwrap(), std::fs::read_link(&g).unwrap(), "{}", rel.display());
+            continue;
+        }
+        assert_eq!(a.mode() & 0o777, b.mode() & 0o777, "mode of {}", rel.display());
+        if a.is_file() {
+            assert_eq!(std::fs::read(e.path()).unwrap(), std::fs::read(&g).unwrap(), "content of {}", rel.display());
+            assert_eq!((a.mtime(), a.mtime_nsec()), (b.mtime(), b.mtime_nsec()), "mtime of {}", rel.display());
+        }
+    }
+    if check_hardlink {
+        let x = std::fs::metadata(got.join("etc/app/app.conf")).unwrap();
+        let y = std::fs::metadata(got.join("etc/app/app.conf.hardlink")).unwrap();
+        assert_eq!(x.ino(), y.ino(), "hard link");
+    }
+}
+
+#[test]
+fn gnu_tar_bsdtar_zstd_and_sha256sum_accept_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &["--checkpoint-members", "4"]);
+    ok(tool("zstd").arg("-q").arg("-t").arg(&archive).output().unwrap());
+    ok(tool("sha256sum").arg("-c").arg("a.tar.zst.sha256").current_dir(dir.path()).output().unwrap());
+    let rel = src.strip_prefix("/").unwrap();
+
+    let gnu = dir.path().join("gnu");
+    std::fs::create_dir(&gnu).unwrap();
+    let o = ok(tool("tar").arg("--zstd").arg("-xf").arg(&archive).arg("-C").arg(&gnu).output().unwrap());
+    assert!(o.stderr.is_empty(), "GNU tar warned: {}", text(&o));
+    assert_same_tree(&src, &gnu.join(rel), true);
+    ok(tool("sha256sum").args(["--quiet", "-c"]).args(glob_manifests(&gnu)).current_dir(&gnu).output().unwrap());
+
+    let bsd = dir.path().join("bsd");
+    std::fs::create_dir(&bsd).unwrap();
+    ok(tool("bsdtar").arg("-xf").arg(&archive).arg("-C").arg(&bsd).output().unwrap());
+    assert_same_tree(&src, &bsd.join(rel), true);
+
+    // The plain pipeline works too.
+    let o = ok(Command::new("sh").arg("-c").arg(format!("zstd -dc '{}' | tar -tf - | grep -c app.conf", archive.display())).output().unwrap());
+    assert!(String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().unwrap() >= 2);
+}
+
+fn glob_manifests(root: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root.join(".custody"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sha256"))
+        .map(|n| format!(".custody/{n}"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no manifests");
+    v
+}
+
+#[test]
+fn ssh_keygen_verifies_every_checkpoint_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &["--checkpoint-members", "3"]);
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    ok(tool("tar").arg("--zstd").arg("-xf").arg(&archive).arg("-C").arg(&x).output().unwrap());
+    let allowed = dir.path().join("allowed_signers");
+    std::fs::write(&allowed, format!("responder {}", std::fs::read_to_string(pub_of(&key)).unwrap())).unwrap();
+    let mut n = 0;
+    for e in std::fs::read_dir(x.join(".custody")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|e| e == "sig") {
+            let doc = p.with_extension("");
+            let o = tool("ssh-keygen")
+                .args(["-Y", "verify", "-I", "responder", "-n", "custody-checkpoint-v1@custody", "-f"])
+                .arg(&allowed)
+                .arg("-s")
+                .arg(&p)
+                .stdin(std::fs::File::open(&doc).unwrap())
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "expected several checkpoints, saw {n}");
+}
+
+#[test]
+fn keys_made_by_ssh_keygen_work_for_collect() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    for (name, pass) in [("plain", ""), ("enc", "s3cret pass")] {
+        let key = dir.path().join(name);
+        ok(tool("ssh-keygen").args(["-q", "-t", "ed25519", "-N", pass, "-C", "test", "-f"]).arg(&key).output().unwrap());
+        let archive = dir.path().join(format!("{name}.tar.zst"));
+        let o = run(custody().arg("collect").arg(&src).arg("-o").arg(&archive).arg("--quiet").arg("--key").arg(&key).env("CUSTODY_KEY_PASSPHRASE", pass));
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        let (r, rc) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+        assert_eq!(rc, 0, "{r}");
+        assert_eq!(r["signer"]["source"], "file");
+    }
+}
+
+#[test]
+fn ssh_agent_signs_without_the_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let key = dir.path().join("agentkey");
+    ok(tool("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "agent", "-f"]).arg(&key).output().unwrap());
+    let sock = dir.path().join("agent.sock");
+    let mut agent = tool("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let add = tool("ssh-add").arg(&key).env("SSH_AUTH_SOCK", &sock).output().unwrap();
+    // The private key file is removed: only the agent holds it now.
+    std::fs::remove_file(&key).unwrap();
+    let archive = dir.path().join("a.tar.zst");
+    let o = run(custody().arg("collect").arg(&src).arg("-o").arg(&archive).arg("--quiet").arg("--agent").env("SSH_AUTH_SOCK", &sock));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(add.status.success(), "{}", text(&add));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let (r, rc) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!(rc, 0, "{r}");
+    assert_eq!(r["signer"]["source"], "agent");
+}
