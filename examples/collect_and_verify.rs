@@ -14,7 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fp = fingerprint(&signer.public_key());
     let opts = CollectOptions {
         sources: vec![source.clone().into()],
-        walk: WalkOptions { excludes: globset::GlobSet::empty(), one_file_system: true, never_collect: Vec::new() },
+        walk: WalkOptions {
+            excludes: globset::GlobSet::empty(),
+            one_file_system: true,
+            never_collect: Vec::new(),
+        },
         exclude_patterns: Vec::new(),
         case: Default::default(),
         checkpoint_bytes: 64 * 1024 * 1024,
@@ -25,11 +29,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut progress = NoProgress;
     let (summary, archive) = Collector::start(Vec::new(), &mut signer, opts, &mut progress)?.run()?;
-    println!("collected {source}: {} members, {} compressed bytes, chain {}", summary.totals.evidence_members, archive.len(), summary.chain);
+    println!(
+        "collected {source}: {} members, {} compressed bytes, chain {}",
+        summary.totals.evidence_members,
+        archive.len(),
+        summary.chain
+    );
 
-    let trust = TrustAnchors { keys: Vec::new(), fingerprints: vec![fp] };
+    let trust = TrustAnchors {
+        keys: Vec::new(),
+        fingerprints: vec![fp],
+    };
     let report = verify(&archive[..], &VerifyOptions { trust }, &mut NullSink)?;
-    println!("verdict: {} ({} checkpoints proven)", report.verdict.name(), report.proven.checkpoints);
+    println!(
+        "verdict: {} ({} checkpoints proven)",
+        report.verdict.name(),
+        report.proven.checkpoints
+    );
     for f in report.findings.iter().take(5) {
         println!("  {:?}: {}", f.level, f.message);
     }

@@ -22,7 +22,10 @@ fn procedure() -> String {
             script.push('\n');
         }
     }
-    assert!(script.contains("ssh-keygen -Y verify") && script.contains("sha256sum"), "no procedure found");
+    assert!(
+        script.contains("ssh-keygen -Y verify") && script.contains("sha256sum"),
+        "no procedure found"
+    );
     script
 }
 
@@ -31,7 +34,14 @@ fn run_procedure(archive: &Path, pubkey: &Path, workdir: &Path) -> std::process:
         require_tool(t);
     }
     std::fs::create_dir_all(workdir).unwrap();
-    Command::new("bash").arg("-c").arg(procedure()).current_dir(workdir).env("ARCHIVE", archive).env("PUBKEY", pubkey).output().unwrap()
+    Command::new("bash")
+        .arg("-c")
+        .arg(procedure())
+        .current_dir(workdir)
+        .env("ARCHIVE", archive)
+        .env("PUBKEY", pubkey)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -47,7 +57,10 @@ fn the_documented_procedure_passes_on_a_good_archive_and_fails_on_tampered_ones(
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("by-hand verification passed"), "{out}");
     let chain = out.lines().find_map(|l| l.strip_prefix("final chain value: ")).unwrap();
-    assert!(String::from_utf8_lossy(&collected.stdout).contains(chain), "by-hand chain differs from collect's");
+    assert!(
+        String::from_utf8_lossy(&collected.stdout).contains(chain),
+        "by-hand chain differs from collect's"
+    );
 
     // Content changed: the segment digest step fails.
     let mut tar = tar_stream(&archive);

@@ -24,16 +24,34 @@ fn assert_same_tree(src: &Path, got: &Path, check_hardlink: bool) {
         let e = e.unwrap();
         let rel = e.path().strip_prefix(src).unwrap();
         let g = got.join(rel);
-        let (a, b) = (std::fs::symlink_metadata(e.path()).unwrap(), std::fs::symlink_metadata(&g).unwrap_or_else(|_| panic!("missing {}", g.display())));
+        let (a, b) = (
+            std::fs::symlink_metadata(e.path()).unwrap(),
+            std::fs::symlink_metadata(&g).unwrap_or_else(|_| panic!("missing {}", g.display())),
+        );
         assert_eq!(a.file_type().is_symlink(), b.file_type().is_symlink(), "{}", rel.display());
         if a.file_type().is_symlink() {
-            assert_eq!(std::fs::read_link(e.path()).unwrap(), std::fs::read_link(&g).unwrap(), "{}", rel.display());
+            assert_eq!(
+                std::fs::read_link(e.path()).unwrap(),
+                std::fs::read_link(&g).unwrap(),
+                "{}",
+                rel.display()
+            );
             continue;
         }
         assert_eq!(a.mode() & 0o777, b.mode() & 0o777, "mode of {}", rel.display());
         if a.is_file() {
-            assert_eq!(std::fs::read(e.path()).unwrap(), std::fs::read(&g).unwrap(), "content of {}", rel.display());
-            assert_eq!((a.mtime(), a.mtime_nsec()), (b.mtime(), b.mtime_nsec()), "mtime of {}", rel.display());
+            assert_eq!(
+                std::fs::read(e.path()).unwrap(),
+                std::fs::read(&g).unwrap(),
+                "content of {}",
+                rel.display()
+            );
+            assert_eq!(
+                (a.mtime(), a.mtime_nsec()),
+                (b.mtime(), b.mtime_nsec()),
+                "mtime of {}",
+                rel.display()
+            );
         }
     }
     if check_hardlink {
@@ -52,15 +70,32 @@ fn gnu_tar_bsdtar_zstd_and_sha256sum_accept_the_archive() {
     let archive = dir.path().join("a.tar.zst");
     collect(&src, &archive, &key, &["--checkpoint-members", "4"]);
     ok(tool("zstd").arg("-q").arg("-t").arg(&archive).output().unwrap());
-    ok(tool("sha256sum").arg("-c").arg("a.tar.zst.sha256").current_dir(dir.path()).output().unwrap());
+    ok(tool("sha256sum")
+        .arg("-c")
+        .arg("a.tar.zst.sha256")
+        .current_dir(dir.path())
+        .output()
+        .unwrap());
     let rel = src.strip_prefix("/").unwrap();
 
     let gnu = dir.path().join("gnu");
     std::fs::create_dir(&gnu).unwrap();
-    let o = ok(tool("tar").arg("--zstd").arg("-xf").arg(&archive).arg("-C").arg(&gnu).output().unwrap());
+    let o = ok(tool("tar")
+        .arg("--zstd")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&gnu)
+        .output()
+        .unwrap());
     assert!(o.stderr.is_empty(), "GNU tar warned: {}", text(&o));
     assert_same_tree(&src, &gnu.join(rel), true);
-    ok(tool("sha256sum").args(["--quiet", "-c"]).args(glob_manifests(&gnu)).current_dir(&gnu).output().unwrap());
+    ok(tool("sha256sum")
+        .args(["--quiet", "-c"])
+        .args(glob_manifests(&gnu))
+        .current_dir(&gnu)
+        .output()
+        .unwrap());
 
     let bsd = dir.path().join("bsd");
     std::fs::create_dir(&bsd).unwrap();
@@ -68,7 +103,11 @@ fn gnu_tar_bsdtar_zstd_and_sha256sum_accept_the_archive() {
     assert_same_tree(&src, &bsd.join(rel), true);
 
     // The plain pipeline works too.
-    let o = ok(Command::new("sh").arg("-c").arg(format!("zstd -dc '{}' | tar -tf - | grep -c app.conf", archive.display())).output().unwrap());
+    let o = ok(Command::new("sh")
+        .arg("-c")
+        .arg(format!("zstd -dc '{}' | tar -tf - | grep -c app.conf", archive.display()))
+        .output()
+        .unwrap());
     assert!(String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().unwrap() >= 2);
 }
 
@@ -94,7 +133,14 @@ fn ssh_keygen_verifies_every_checkpoint_signature() {
     collect(&src, &archive, &key, &["--checkpoint-members", "3"]);
     let x = dir.path().join("x");
     std::fs::create_dir(&x).unwrap();
-    ok(tool("tar").arg("--zstd").arg("-xf").arg(&archive).arg("-C").arg(&x).output().unwrap());
+    ok(tool("tar")
+        .arg("--zstd")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&x)
+        .output()
+        .unwrap());
     let allowed = dir.path().join("allowed_signers");
     std::fs::write(&allowed, format!("responder {}", std::fs::read_to_string(pub_of(&key)).unwrap())).unwrap();
     let mut n = 0;
@@ -124,9 +170,21 @@ fn keys_made_by_ssh_keygen_work_for_collect() {
     make_tree(&src);
     for (name, pass) in [("plain", ""), ("enc", "s3cret pass")] {
         let key = dir.path().join(name);
-        ok(tool("ssh-keygen").args(["-q", "-t", "ed25519", "-N", pass, "-C", "test", "-f"]).arg(&key).output().unwrap());
+        ok(tool("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", pass, "-C", "test", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap());
         let archive = dir.path().join(format!("{name}.tar.zst"));
-        let o = run(custody().arg("collect").arg(&src).arg("-o").arg(&archive).arg("--quiet").arg("--key").arg(&key).env("CUSTODY_KEY_PASSPHRASE", pass));
+        let o = run(custody()
+            .arg("collect")
+            .arg(&src)
+            .arg("-o")
+            .arg(&archive)
+            .arg("--quiet")
+            .arg("--key")
+            .arg(&key)
+            .env("CUSTODY_KEY_PASSPHRASE", pass));
         assert_eq!(code(&o), 0, "{}", text(&o));
         let (r, rc) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
         assert_eq!(rc, 0, "{r}");
@@ -140,9 +198,19 @@ fn ssh_agent_signs_without_the_key_file() {
     let src = dir.path().join("src");
     make_tree(&src);
     let key = dir.path().join("agentkey");
-    ok(tool("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "agent", "-f"]).arg(&key).output().unwrap());
+    ok(tool("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "agent", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap());
     let sock = dir.path().join("agent.sock");
-    let mut agent = tool("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut agent = tool("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     for _ in 0..100 {
         if sock.exists() {
             break;
@@ -153,7 +221,14 @@ fn ssh_agent_signs_without_the_key_file() {
     // The private key file is removed: only the agent holds it now.
     std::fs::remove_file(&key).unwrap();
     let archive = dir.path().join("a.tar.zst");
-    let o = run(custody().arg("collect").arg(&src).arg("-o").arg(&archive).arg("--quiet").arg("--agent").env("SSH_AUTH_SOCK", &sock));
+    let o = run(custody()
+        .arg("collect")
+        .arg(&src)
+        .arg("-o")
+        .arg(&archive)
+        .arg("--quiet")
+        .arg("--agent")
+        .env("SSH_AUTH_SOCK", &sock));
     let _ = agent.kill();
     let _ = agent.wait();
     assert!(add.status.success(), "{}", text(&add));

@@ -19,7 +19,11 @@ struct Expect {
 }
 
 fn parse_expect(text: &str) -> Expect {
-    let mut e = Expect { verdict: String::new(), trust: String::new(), findings: Vec::new() };
+    let mut e = Expect {
+        verdict: String::new(),
+        trust: String::new(),
+        findings: Vec::new(),
+    };
     for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let (k, v) = line.split_once(' ').unwrap_or_else(|| panic!("bad expect line {line:?}"));
         match k {
@@ -35,14 +39,22 @@ fn parse_expect(text: &str) -> Expect {
 #[test]
 fn every_vector_gets_its_verdict_and_findings() {
     let dir = vectors_dir();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "expect")).collect();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "expect"))
+        .collect();
     names.sort();
     assert!(names.len() >= 10, "vectors missing in {}", dir.display());
     for expect_path in names {
         let e = parse_expect(&std::fs::read_to_string(&expect_path).unwrap());
         let archive = expect_path.with_extension("tar.zst");
         let trust_file = dir.join(format!("{}.pub", e.trust));
-        let args: Vec<&str> = if e.trust == "none" { vec![] } else { vec!["--key", trust_file.to_str().unwrap()] };
+        let args: Vec<&str> = if e.trust == "none" {
+            vec![]
+        } else {
+            vec!["--key", trust_file.to_str().unwrap()]
+        };
         let (r, rc) = verify_json(&archive, &args);
         let name = expect_path.file_stem().unwrap().to_string_lossy().into_owned();
         assert_eq!(r["verdict"], e.verdict.as_str(), "{name}: {r:#}");
@@ -60,7 +72,10 @@ fn every_vector_gets_its_verdict_and_findings() {
         // Tamper findings must name a checkpoint or an offset: the report says where.
         for f in r["findings"].as_array().unwrap() {
             if f["level"] == "error" {
-                assert!(f.get("checkpoint").is_some() || f.get("offset").is_some(), "{name}: finding without a location: {f}");
+                assert!(
+                    f.get("checkpoint").is_some() || f.get("offset").is_some(),
+                    "{name}: finding without a location: {f}"
+                );
             }
         }
     }
@@ -80,7 +95,10 @@ fn members(archive: &Path) -> Vec<(usize, String)> {
 
 /// Byte range of the member whose path ends with `suffix`.
 fn span(list: &[(usize, String)], suffix: &str) -> (usize, usize) {
-    let i = list.iter().position(|(_, p)| p.ends_with(suffix)).unwrap_or_else(|| panic!("no member {suffix}"));
+    let i = list
+        .iter()
+        .position(|(_, p)| p.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no member {suffix}"));
     (list[i].0, list[i + 1].0)
 }
 
@@ -118,22 +136,71 @@ fn regenerate() {
     let w = |name: &str, a: &[u8], trust: &str, verdict: &str, f: &[&str], why: &str| write_vector(&out, name, a, trust, verdict, f, why);
 
     w("verified", &bytes, "signer", "verified", &[], "an untouched archive");
-    w("recompressed", &zstd::stream::encode_all(&tar[..], 19).unwrap(), "signer", "verified", &[], "honest recompression as one zstd -19 frame");
-    w("untrusted", &bytes, "other", "untrusted", &["untrusted-signer"], "intact, but the verifier trusts another key");
-    w("no-trust-given", &bytes, "none", "untrusted", &["untrusted-signer"], "intact, no trusted key named");
-    w("truncated", &bytes[..bytes.len() / 2], "signer", "incomplete", &["truncated"], "compressed file cut in half");
-    w("truncated-after-seal", &z(&tar[..tar.len() - 512]), "signer", "incomplete", &["missing-end-marker"], "end-of-archive marker cut short");
+    w(
+        "recompressed",
+        &zstd::stream::encode_all(&tar[..], 19).unwrap(),
+        "signer",
+        "verified",
+        &[],
+        "honest recompression as one zstd -19 frame",
+    );
+    w(
+        "untrusted",
+        &bytes,
+        "other",
+        "untrusted",
+        &["untrusted-signer"],
+        "intact, but the verifier trusts another key",
+    );
+    w(
+        "no-trust-given",
+        &bytes,
+        "none",
+        "untrusted",
+        &["untrusted-signer"],
+        "intact, no trusted key named",
+    );
+    w(
+        "truncated",
+        &bytes[..bytes.len() / 2],
+        "signer",
+        "incomplete",
+        &["truncated"],
+        "compressed file cut in half",
+    );
+    w(
+        "truncated-after-seal",
+        &z(&tar[..tar.len() - 512]),
+        "signer",
+        "incomplete",
+        &["missing-end-marker"],
+        "end-of-archive marker cut short",
+    );
 
     let (a, _) = span(&list, "logs/app-3.log");
     let mut t = tar.clone();
     let c = a + 1536 + 5;
     t[c] ^= 0x01;
-    w("content-changed", &z(&t), "signer", "tampered", &["content-altered", "segment-digest-mismatch"], "one bit of a log file's content flipped");
+    w(
+        "content-changed",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["content-altered", "segment-digest-mismatch"],
+        "one bit of a log file's content flipped",
+    );
 
     let mut t = tar.clone();
     let rec = t[a..a + 1024].windows(6).position(|x| x == b"mtime=").unwrap() + a + 6;
     t[rec] = if t[rec] == b'9' { b'8' } else { t[rec] + 1 };
-    w("header-changed", &z(&t), "signer", "tampered", &["header-altered"], "a digit of a member's pax mtime changed");
+    w(
+        "header-changed",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["header-altered"],
+        "a digit of a member's pax mtime changed",
+    );
 
     let (a1, b1) = span(&list, "logs/app-2.log");
     let (a2, b2) = span(&list, "logs/app-3.log");
@@ -142,33 +209,75 @@ fn regenerate() {
     t.extend_from_slice(&tar[a2..b2]);
     t.extend_from_slice(&tar[a1..b1]);
     t.extend_from_slice(&tar[b2..]);
-    w("members-reordered", &z(&t), "signer", "tampered", &["members-reordered"], "two adjacent members swapped");
+    w(
+        "members-reordered",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["members-reordered"],
+        "two adjacent members swapped",
+    );
 
     let mut t = tar[..a1].to_vec();
     t.extend_from_slice(&tar[b1..]);
-    w("member-deleted", &z(&t), "signer", "tampered", &["member-missing"], "one member removed");
+    w(
+        "member-deleted",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["member-missing"],
+        "one member removed",
+    );
 
     let mut t = tar[..b1].to_vec();
     t.extend_from_slice(&tar[a1..b1]);
     t.extend_from_slice(&tar[b1..]);
-    w("member-duplicated", &z(&t), "signer", "tampered", &["member-unlisted"], "one member stored twice");
+    w(
+        "member-duplicated",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["member-unlisted"],
+        "one member stored twice",
+    );
 
     let mut t = tar.clone();
     let n = t.len();
     t[n - 700] = b'X';
-    w("data-after-seal", &z(&t), "signer", "tampered", &["data-after-seal"], "a byte of the end-of-archive marker changed");
+    w(
+        "data-after-seal",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["data-after-seal"],
+        "a byte of the end-of-archive marker changed",
+    );
 
     let (c1, _) = span(&list, "checkpoint-000001.json");
     let (_, s1) = span(&list, "checkpoint-000001.json.sig");
     let mut t = tar[..c1].to_vec();
     t.extend_from_slice(&tar[s1..]);
-    w("checkpoint-removed", &z(&t), "signer", "tampered", &["chain-broken"], "checkpoint 1 and its signature removed");
+    w(
+        "checkpoint-removed",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["chain-broken"],
+        "checkpoint 1 and its signature removed",
+    );
 
     let mut d = bytes.clone();
     let mid = d.len() / 2;
     d[mid] ^= 0xff;
     d[mid + 1] ^= 0xff;
-    w("compressed-damaged", &d, "signer", "tampered", &[], "two compressed bytes inverted mid-archive");
+    w(
+        "compressed-damaged",
+        &d,
+        "signer",
+        "tampered",
+        &[],
+        "two compressed bytes inverted mid-archive",
+    );
 
     // Splice: checkpoint 2 of another archive signed by the same key.
     let other_archive = tmp.path().join("other.tar.zst");
@@ -182,6 +291,12 @@ fn regenerate() {
     let mut t = tar[..c2].to_vec();
     t.extend_from_slice(&otar[oc..os]);
     t.extend_from_slice(&tar[s2..]);
-    w("checkpoint-spliced", &z(&t), "signer", "tampered", &["chain-broken"], "checkpoint 2 replaced by another archive's checkpoint 2, same key");
-
+    w(
+        "checkpoint-spliced",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["chain-broken"],
+        "checkpoint 2 replaced by another archive's checkpoint 2, same key",
+    );
 }
