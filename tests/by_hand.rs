@@ -46,10 +46,7 @@ fn run_procedure(archive: &Path, pubkey: &Path, workdir: &Path) -> std::process:
 
 #[test]
 fn the_documented_procedure_passes_on_a_good_archive_and_fails_on_tampered_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    make_tree(&src);
-    let key = keygen(dir.path(), "key");
+    let (dir, src, key) = setup();
     let archive = dir.path().join("a.tar.zst");
     let collected = collect(&src, &archive, &key, &["--checkpoint-members", "3"]);
     let o = run_procedure(&archive, &pub_of(&key), &dir.path().join("good"));

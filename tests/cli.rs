@@ -8,14 +8,6 @@ use common::*;
 use std::io::{Read, Write};
 use std::process::Stdio;
 
-fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    make_tree(&src);
-    let key = keygen(dir.path(), "key");
-    (dir, src, key)
-}
-
 #[test]
 fn collect_verify_list_extract_round_trip() {
     let (dir, src, key) = setup();

@@ -63,10 +63,7 @@ fn assert_same_tree(src: &Path, got: &Path, check_hardlink: bool) {
 
 #[test]
 fn gnu_tar_bsdtar_zstd_and_sha256sum_accept_the_archive() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    make_tree(&src);
-    let key = keygen(dir.path(), "key");
+    let (dir, src, key) = setup();
     let archive = dir.path().join("a.tar.zst");
     collect(&src, &archive, &key, &["--checkpoint-members", "4"]);
     ok(tool("zstd").arg("-q").arg("-t").arg(&archive).output().unwrap());
@@ -125,10 +122,7 @@ fn glob_manifests(root: &Path) -> Vec<String> {
 
 #[test]
 fn ssh_keygen_verifies_every_checkpoint_signature() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    make_tree(&src);
-    let key = keygen(dir.path(), "key");
+    let (dir, src, key) = setup();
     let archive = dir.path().join("a.tar.zst");
     collect(&src, &archive, &key, &["--checkpoint-members", "3"]);
     let x = dir.path().join("x");

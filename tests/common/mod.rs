@@ -133,3 +133,12 @@ pub fn finding_kinds(report: &serde_json::Value) -> Vec<String> {
         .map(|f| f["kind"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A temporary directory holding a source tree (`src`) and a key pair (`key`).
+pub fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let key = keygen(dir.path(), "key");
+    (dir, src, key)
+}
