@@ -94,8 +94,8 @@ pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkI
                 Err(err) => {
                     let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
                     let reason = match err.io_error() {
-                        Some(io) if err.depth() > 0 || err.path().is_some() => format!("cannot list directory: {io}"),
-                        _ => err.to_string(),
+                        Some(io) => format!("cannot be read by the walk (its contents are not collected): {io}"),
+                        None => err.to_string(),
                     };
                     visit(WalkItem::Skipped {
                         archive_path: archive_path_for(&path),

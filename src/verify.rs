@@ -190,10 +190,12 @@ pub enum VerifyError {
     #[error("not a custody archive: {0}")]
     NotAnArchive(String),
     /// Reading the input failed.
-    #[error("cannot read the archive: {0}")]
+    #[error("cannot read the archive: {0}. Check the file or the pipe feeding it, then run again.")]
     Io(#[from] io::Error),
     /// The member sink failed (e.g. extraction could not write).
-    #[error("writing the output failed: {0}")]
+    #[error(
+        "writing the output failed: {0}. Check free space and permissions of the target (or the reading end of the pipe), then run again."
+    )]
     Sink(#[source] io::Error),
 }
 
@@ -498,8 +500,8 @@ impl<R: BufRead> Verifier<'_, R> {
             };
         }
         let meta = member_meta(offset, &ustar, &pax);
-        if let Some((seq, false)) = doc::parse_checkpoint_path(&meta.path) {
-            self.end_segment_bytes(seq, offset);
+        if let Some((_, false)) = doc::parse_checkpoint_path(&meta.path) {
+            self.end_segment_bytes();
         }
         self.segment.update(&header_bytes);
         let header_sha256 = hex::encode(Sha256::digest(&header_bytes));
@@ -553,7 +555,7 @@ impl<R: BufRead> Verifier<'_, R> {
             self.find(
                 FindingKind::BadPadding,
                 msg,
-                Some(&o.meta.path.clone()),
+                Some(&o.meta.path),
                 Some(o.meta.offset),
                 Some(self.checkpoint_seq + 1),
             );
@@ -564,7 +566,7 @@ impl<R: BufRead> Verifier<'_, R> {
     }
 
     /// A checkpoint document starts here: the bytes of its segment are complete.
-    fn end_segment_bytes(&mut self, _seq: u64, _offset: u64) {
+    fn end_segment_bytes(&mut self) {
         self.pending_segment_digest = Some(hex::encode(std::mem::take(&mut self.segment).finalize()));
     }
 

@@ -289,19 +289,13 @@ fn bad_inputs_get_clear_errors_and_write_nothing() {
     let junk = d.join("junk.key");
     std::fs::write(&junk, "not a key\n").unwrap();
     assert_fails(
-        custody().arg("collect").arg(&src).arg("-o").arg(&out).arg("--key").arg(&junk),
+        &mut collect_cmd(&src, &out, &junk),
         1,
         &["junk.key", "not an OpenSSH private key", "ssh-keygen -t ed25519"],
     );
     // Unreadable key (missing file).
     assert_fails(
-        custody()
-            .arg("collect")
-            .arg(&src)
-            .arg("-o")
-            .arg(&out)
-            .arg("--key")
-            .arg(d.join("missing.key")),
+        &mut collect_cmd(&src, &out, &d.join("missing.key")),
         1,
         &["cannot read key file", "missing.key"],
     );
@@ -328,11 +322,7 @@ fn bad_inputs_get_clear_errors_and_write_nothing() {
     );
     // Existing output is never overwritten.
     std::fs::write(&out, "precious").unwrap();
-    assert_fails(
-        custody().arg("collect").arg(&src).arg("-o").arg(&out).arg("--key").arg(&key),
-        1,
-        &["must not exist already"],
-    );
+    assert_fails(&mut collect_cmd(&src, &out, &key), 1, &["must not exist already"]);
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
     // A file that is not an archive.
     assert_fails(custody().arg("verify").arg(&out), 4, &["not a custody archive"]);
@@ -380,19 +370,12 @@ fn encrypted_key_passphrase_from_env() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let out = dir.path().join("a.tar.zst");
     assert_fails(
-        custody().arg("collect").arg(&src).arg("-o").arg(&out).arg("--key").arg(&key),
+        &mut collect_cmd(&src, &out, &key),
         1,
         &["passphrase-protected", "CUSTODY_KEY_PASSPHRASE"],
     );
     assert_fails(
-        custody()
-            .arg("collect")
-            .arg(&src)
-            .arg("-o")
-            .arg(&out)
-            .arg("--key")
-            .arg(&key)
-            .env("CUSTODY_KEY_PASSPHRASE", "wrong"),
+        collect_cmd(&src, &out, &key).env("CUSTODY_KEY_PASSPHRASE", "wrong"),
         1,
         &["wrong passphrase"],
     );

@@ -91,6 +91,13 @@ pub fn pub_of(key: &Path) -> PathBuf {
     PathBuf::from(format!("{}.pub", key.display()))
 }
 
+/// `custody collect SRC -o OUT --key KEY`, to add arguments to and run.
+pub fn collect_cmd(src: &Path, out: &Path, key: &Path) -> Command {
+    let mut c = custody();
+    c.arg("collect").arg(src).arg("-o").arg(out).arg("--key").arg(key);
+    c
+}
+
 /// Collect `src` into `out` signed by `key`, with extra args; asserts success.
 pub fn collect(src: &Path, out: &Path, key: &Path, extra: &[&str]) -> Output {
     let o = run(custody()
