@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::format::doc::{self, CheckpointDoc, HeaderDoc, InodeFacts, MemberEntry, MemberStatus, PathText, Seal, SkippedEntry, Totals};
+use crate::format::sparse;
 use crate::format::tar::{self, EntryKind, MemberHeader, Timestamp};
 use crate::format::FORMAT_ID;
 use crate::signer::Signer;
@@ -219,6 +220,9 @@ impl ContentDigest {
         self.sha.update(b);
         self.b3.update(b);
     }
+    fn zeros(&mut self, n: u64) {
+        crate::verify::hash_zeros(&mut self.sha, &mut self.b3, n);
+    }
     fn finish(self) -> (String, String) {
         (hex::encode(self.sha.finalize()), self.b3.finalize().to_hex().to_string())
     }
@@ -371,6 +375,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 excludes: self.opts.exclude_patterns.clone(),
                 one_file_system: self.opts.walk.one_file_system,
                 zstd_level: self.opts.zstd_level,
+                noatime: Some(noatime_scope().into()),
             },
             signer: doc::SignerInfo {
                 public_key: crate::signer::public_key_line(&public),
@@ -460,6 +465,15 @@ impl<'a, W: Write> Collector<'a, W> {
         h.gname = self.names.groups.get(&m.gid()).cloned();
         h.atime = Some(timestamp(m.atime(), m.atime_nsec()));
         h.ctime = Some(timestamp(m.ctime(), m.ctime_nsec()));
+        let mut detail = None;
+        match read_xattrs(&e.fs_path) {
+            Ok(xattrs) => {
+                h.acl_access = acl_text_of(&xattrs, ACL_ACCESS_XATTR);
+                h.acl_default = acl_text_of(&xattrs, ACL_DEFAULT_XATTR);
+                h.xattrs = xattrs;
+            }
+            Err(err) => detail = Some(format!("extended attributes could not be read: {err}")),
+        }
         let btime = m.created().ok().and_then(|b| b.duration_since(std::time::UNIX_EPOCH).ok());
         let inode = InodeFacts {
             dev: m.dev(),
@@ -477,7 +491,7 @@ impl<'a, W: Write> Collector<'a, W> {
             header: h,
             inode: Some(inode),
             status: MemberStatus::Ok,
-            detail: None,
+            detail,
             evidence: true,
         }
     }
@@ -579,7 +593,12 @@ impl<'a, W: Write> Collector<'a, W> {
             return self.archive_small_file(m, file);
         }
         // The header states the size of the open file, taken just before reading.
-        let m = self.evidence_member(e, &now, EntryKind::File, now.len());
+        let mut m = self.evidence_member(e, &now, EntryKind::File, now.len());
+        if let Some(regions) = sparse_regions(&file, &now) {
+            m.header.sparse_real_size = Some(now.len());
+            m.header.size = sparse::stored_size(&regions);
+            return self.write_sparse(m, file, &now, &regions);
+        }
         self.write_member(m, Some((file, now)))
     }
 
@@ -623,12 +642,13 @@ impl<'a, W: Write> Collector<'a, W> {
         let h = m.header;
         self.out.zeros(tar::padding(h.size) as u64).map_err(|e| self.output_err(e))?;
         let (sha256, blake3) = digest.map(ContentDigest::finish).unzip();
-        self.progress.member(&h.path, h.size);
+        let logical_size = h.sparse_real_size.unwrap_or(h.size);
+        self.progress.member(&h.path, logical_size);
         let entry = MemberEntry {
             offset,
             path: PathText::from_bytes(&h.path),
             kind: h.kind.name().into(),
-            size: h.size,
+            size: logical_size,
             header_sha256,
             sha256,
             blake3,
@@ -652,6 +672,66 @@ impl<'a, W: Write> Collector<'a, W> {
             if let Some((status, detail)) = self.stream_content(f, &before, m.header.size, &mut digest)? {
                 m.fail(status, detail);
             }
+        }
+        self.finish_member(m, offset, header_sha256, Some(digest))
+    }
+
+    /// Write a sparse file: the map, then each data region read at its
+    /// offset; the digests cover the logical content, holes included.
+    fn write_sparse(
+        &mut self,
+        mut m: Member,
+        file: File,
+        before: &std::fs::Metadata,
+        regions: &[sparse::Region],
+    ) -> Result<(), CollectError> {
+        let (offset, header_sha256) = self.write_header(&m.header)?;
+        self.out.write(&sparse::encode_map(regions)).map_err(|e| self.output_err(e))?;
+        let mut digest = ContentDigest::new();
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut logical = 0u64;
+        let mut short: Option<String> = None;
+        for r in regions {
+            digest.zeros(r.offset - logical);
+            let mut done = 0u64;
+            while done < r.len {
+                let want = (r.len - done).min(buf.len() as u64) as usize;
+                let n = if short.is_some() {
+                    0
+                } else {
+                    match file.read_at(&mut buf[..want], r.offset + done) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            short = Some(format!("read failed at byte {}: {e}", r.offset + done));
+                            0
+                        }
+                    }
+                };
+                if n == 0 {
+                    short.get_or_insert_with(|| format!("shrank while read: ended at byte {}", r.offset + done));
+                    buf[..want].fill(0);
+                }
+                let k = if n == 0 { want } else { n };
+                digest.update(&buf[..k]);
+                self.out.write(&buf[..k]).map_err(|e| self.output_err(e))?;
+                done += k as u64;
+            }
+            logical = r.offset + r.len;
+        }
+        digest.zeros(m.header.sparse_real_size.unwrap_or(logical) - logical);
+        if let Some(why) = short {
+            let status = if why.starts_with("read failed") {
+                MemberStatus::ReadError
+            } else {
+                MemberStatus::Shrank
+            };
+            m.fail(status, format!("{why}; the rest is zero-filled"));
+        } else if let Some((status, detail)) = changed_while_read(&file, before) {
+            m.fail(status, detail);
+        } else {
+            let stored = m.header.size;
+            m.detail = Some(format!("sparse: {} data regions, {stored} bytes stored", regions.len()));
         }
         self.finish_member(m, offset, header_sha256, Some(digest))
     }
@@ -711,20 +791,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 format!("grew while read; the first {size} bytes are archived"),
             )));
         }
-        let moved = |a: &std::fs::Metadata| {
-            a.mtime() != before.mtime()
-                || a.mtime_nsec() != before.mtime_nsec()
-                || a.ctime() != before.ctime()
-                || a.ctime_nsec() != before.ctime_nsec()
-        };
-        Ok(match f.metadata() {
-            Ok(after) if after.len() != size => Some((
-                MemberStatus::Changed,
-                format!("size changed from {size} to {} while read", after.len()),
-            )),
-            Ok(after) if moved(&after) => Some((MemberStatus::Changed, "modified while read (mtime or ctime changed)".into())),
-            _ => None,
-        })
+        Ok(changed_while_read(&f, before))
     }
 
     fn write_custody_member(&mut self, path: &str, data: &[u8], secs: i64) -> Result<(), CollectError> {
@@ -813,6 +880,152 @@ impl<'a, W: Write> Collector<'a, W> {
             archive_bytes: w.bytes,
         };
         Ok((summary, w.inner))
+    }
+}
+
+/// Whether an open file changed while it was read: its size, mtime or ctime
+/// differs from `before`.
+fn changed_while_read(f: &File, before: &std::fs::Metadata) -> Option<(MemberStatus, String)> {
+    let moved = |a: &std::fs::Metadata| {
+        a.mtime() != before.mtime()
+            || a.mtime_nsec() != before.mtime_nsec()
+            || a.ctime() != before.ctime()
+            || a.ctime_nsec() != before.ctime_nsec()
+    };
+    match f.metadata() {
+        Ok(after) if after.len() != before.len() => Some((
+            MemberStatus::Changed,
+            format!("size changed from {} to {} while read", before.len(), after.len()),
+        )),
+        Ok(after) if moved(&after) => Some((MemberStatus::Changed, "modified while read (mtime or ctime changed)".into())),
+        _ => None,
+    }
+}
+
+/// A file with holes is stored in the sparse format when it has at most
+/// this many data regions; beyond that it is stored whole.
+const MAX_SPARSE_REGIONS: usize = 65_536;
+
+/// The data regions of a file that has holes, or `None` to store it whole
+/// (no holes, too many regions, or a filesystem that cannot say).
+fn sparse_regions(file: &File, md: &std::fs::Metadata) -> Option<Vec<sparse::Region>> {
+    use rustix::fs::SeekFrom;
+    let size = md.len();
+    if md.blocks().saturating_mul(512) >= size {
+        return None;
+    }
+    let mut regions = Vec::new();
+    let mut pos = 0u64;
+    while pos < size {
+        let data = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
+            Ok(d) => d,
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(_) => return None,
+        };
+        if data >= size {
+            break;
+        }
+        let hole = rustix::fs::seek(file, SeekFrom::Hole(data)).ok()?.min(size);
+        if hole <= data {
+            return None;
+        }
+        regions.push(sparse::Region {
+            offset: data,
+            len: hole - data,
+        });
+        if regions.len() > MAX_SPARSE_REGIONS {
+            return None;
+        }
+        pos = hole;
+    }
+    let stored: u64 = regions.iter().map(|r| r.len).sum();
+    if stored == size {
+        return None;
+    }
+    if regions.last().is_none_or(|r| r.offset + r.len < size) {
+        regions.push(sparse::Region { offset: size, len: 0 });
+    }
+    Some(regions)
+}
+
+/// Name of the extended attribute that holds a POSIX access ACL.
+const ACL_ACCESS_XATTR: &[u8] = b"system.posix_acl_access";
+/// Name of the extended attribute that holds a POSIX default ACL.
+const ACL_DEFAULT_XATTR: &[u8] = b"system.posix_acl_default";
+
+/// Every extended attribute of `path` (not following a symlink), sorted by
+/// name. A filesystem without extended attributes has none.
+fn read_xattrs(path: &std::path::Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let unsupported = |e: &rustix::io::Errno| matches!(*e, rustix::io::Errno::NOTSUP | rustix::io::Errno::NOSYS);
+    let mut names = vec![0u8; 4096];
+    let len = loop {
+        match rustix::fs::llistxattr(path, &mut names[..]) {
+            Ok(n) => break n,
+            Err(rustix::io::Errno::RANGE) if names.len() < 1 << 20 => names.resize(names.len() * 4, 0),
+            Err(e) if unsupported(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut out = Vec::new();
+    for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let mut value = vec![0u8; 4096];
+        let n = loop {
+            match rustix::fs::lgetxattr(path, name, &mut value[..]) {
+                Ok(n) => break n,
+                Err(rustix::io::Errno::RANGE) if value.len() < 1 << 20 => value.resize(value.len() * 4, 0),
+                Err(rustix::io::Errno::NODATA) => break usize::MAX,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if n != usize::MAX {
+            value.truncate(n);
+            out.push((name.to_vec(), value));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The `SCHILY.acl.*` text of a POSIX ACL held in the extended attribute
+/// `name`: one entry per line, with numeric user and group ids, as
+/// `acl_to_text` and `setfacl` write and read it.
+fn acl_text_of(xattrs: &[(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<Vec<u8>> {
+    let value = &xattrs.iter().find(|(n, _)| n == name)?.1;
+    let (version, entries) = value.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*version) != 2 || entries.len() % 8 != 0 {
+        return None;
+    }
+    let mut text = String::new();
+    for e in entries.chunks_exact(8) {
+        let tag = u16::from_le_bytes([e[0], e[1]]);
+        let perm = u16::from_le_bytes([e[2], e[3]]);
+        let id = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+        let (kind, qualifier) = match tag {
+            0x01 => ("user", String::new()),
+            0x02 => ("user", id.to_string()),
+            0x04 => ("group", String::new()),
+            0x08 => ("group", id.to_string()),
+            0x10 => ("mask", String::new()),
+            0x20 => ("other", String::new()),
+            _ => return None,
+        };
+        let bit = |b: u16, c: char| if perm & b != 0 { c } else { '-' };
+        text.push_str(&format!("{kind}:{qualifier}:{}{}{}\n", bit(4, 'r'), bit(2, 'w'), bit(1, 'x')));
+    }
+    Some(text.into_bytes())
+}
+
+/// `all` when this process may open any file with `O_NOATIME` (it holds
+/// `CAP_FOWNER`), else `owned`.
+fn noatime_scope() -> &'static str {
+    const CAP_FOWNER: u32 = 3;
+    let effective = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
+        u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
+    });
+    match effective {
+        Some(caps) if caps & (1 << CAP_FOWNER) != 0 => "all",
+        _ => "owned",
     }
 }
 

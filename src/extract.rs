@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -205,6 +205,16 @@ impl MemberSink for Extractor {
     fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
         if let Some((_, f)) = self.current.as_mut() {
             f.write_all(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Holes stay holes: seek past them and extend the file to the new end.
+    fn hole(&mut self, len: u64) -> io::Result<()> {
+        if let Some((_, f)) = self.current.as_mut() {
+            let end = f.stream_position()? + len;
+            f.set_len(end)?;
+            f.seek(io::SeekFrom::Start(end))?;
         }
         Ok(())
     }

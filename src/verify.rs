@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use ssh_key::PublicKey;
 
 use crate::format::doc::{self, CheckpointDoc, HeaderDoc, MemberEntry, PathText, Seal, Totals};
+use crate::format::sparse;
 use crate::format::tar::{self, EntryKind, Timestamp, BLOCK};
 use crate::format::{MAX_DOCUMENT_LEN, MAX_PAX_LEN};
 use crate::signer::{self, TrustAnchors};
@@ -215,8 +216,13 @@ pub struct MemberMeta {
     pub path: Vec<u8>,
     /// Type.
     pub kind: EntryKind,
-    /// Content size.
+    /// Logical content size (for a sparse file, its real size).
     pub size: u64,
+    /// Content bytes stored in the tar stream (differs from `size` only for
+    /// sparse files).
+    pub stored_size: u64,
+    /// Stored in the pax 1.0 sparse format.
+    pub sparse: bool,
     /// Mode bits.
     pub mode: u32,
     /// Modification time.
@@ -259,8 +265,19 @@ pub trait MemberSink {
     fn start(&mut self, _meta: &MemberMeta) -> io::Result<()> {
         Ok(())
     }
-    /// A chunk of the current member's content.
+    /// A chunk of the current member's logical content.
     fn data(&mut self, _chunk: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    /// A run of zeros in the current member's logical content that the
+    /// archive does not store (a hole of a sparse file).
+    fn hole(&mut self, mut len: u64) -> io::Result<()> {
+        const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        while len > 0 {
+            let k = len.min(ZEROS.len() as u64) as usize;
+            self.data(&ZEROS[..k])?;
+            len -= k as u64;
+        }
         Ok(())
     }
     /// The members since the previous call, with their proof state.
@@ -506,7 +523,7 @@ impl<R: BufRead> Verifier<'_, R> {
         self.segment.update(&header_bytes);
         let header_sha256 = hex::encode(Sha256::digest(&header_bytes));
         self.sink.start(&meta).map_err(VerifyError::Sink)?;
-        let keep = meta.path.starts_with(crate::format::CUSTODY_DIR.as_bytes()) && meta.size <= MAX_DOCUMENT_LEN;
+        let keep = meta.path.starts_with(crate::format::CUSTODY_DIR.as_bytes()) && !meta.sparse && meta.stored_size <= MAX_DOCUMENT_LEN;
         let mut observed = Observed {
             meta,
             header_sha256,
@@ -526,24 +543,57 @@ impl<R: BufRead> Verifier<'_, R> {
     fn read_content(&mut self, o: &mut Observed) -> Result<Option<ReadEnd>, VerifyError> {
         let mut sha = Sha256::new();
         let mut b3 = blake3::Hasher::new();
+        let mut content = o.content.take();
+        let sink = &mut *self.sink;
+        let mut emit = |p: sparse::Piece<'_>| -> Result<(), DigestError> {
+            match p {
+                sparse::Piece::Data(d) => {
+                    sha.update(d);
+                    b3.update(d);
+                    if let Some(c) = content.as_mut() {
+                        c.extend_from_slice(d);
+                    }
+                    sink.data(d).map_err(DigestError::Sink)
+                }
+                sparse::Piece::Hole(n) => {
+                    hash_zeros(&mut sha, &mut b3, n);
+                    sink.hole(n).map_err(DigestError::Sink)
+                }
+            }
+        };
+        let mut feeder = if o.meta.sparse {
+            Feeder::Sparse(sparse::Expander::new(o.meta.size, &mut emit))
+        } else {
+            Feeder::Plain(&mut emit)
+        };
         let mut buf = vec![0u8; 256 * 1024];
-        let mut left = o.meta.size;
+        let mut left = o.meta.stored_size;
+        let mut invalid: Option<sparse::SparseError> = None;
         while left > 0 {
             let n = left.min(buf.len() as u64) as usize;
             if let Err((got, end)) = self.stream.fill(&mut buf[..n]) {
                 self.segment.update(&buf[..got]);
                 return Ok(Some(end));
             }
-            sha.update(&buf[..n]);
-            b3.update(&buf[..n]);
             self.segment.update(&buf[..n]);
-            if let Some(c) = o.content.as_mut() {
-                c.extend_from_slice(&buf[..n]);
+            if invalid.is_none() {
+                match feeder.feed(&buf[..n]) {
+                    Ok(()) => {}
+                    Err(DigestError::Sparse(e)) => invalid = Some(e),
+                    Err(DigestError::Sink(e)) => return Err(VerifyError::Sink(e)),
+                }
             }
-            self.sink.data(&buf[..n]).map_err(VerifyError::Sink)?;
             left -= n as u64;
         }
-        let pad = tar::padding(o.meta.size);
+        if invalid.is_none() {
+            match feeder.finish() {
+                Ok(()) => {}
+                Err(DigestError::Sparse(e)) => invalid = Some(e),
+                Err(DigestError::Sink(e)) => return Err(VerifyError::Sink(e)),
+            }
+        }
+        o.content = content;
+        let pad = tar::padding(o.meta.stored_size);
         let mut padding = [0u8; BLOCK];
         if let Err((got, end)) = self.stream.fill(&mut padding[..pad]) {
             self.segment.update(&padding[..got]);
@@ -559,6 +609,18 @@ impl<R: BufRead> Verifier<'_, R> {
                 Some(o.meta.offset),
                 Some(self.checkpoint_seq + 1),
             );
+        }
+        if let Some(e) = invalid {
+            // No digest: the member cannot match what a checkpoint signed.
+            let msg = format!("the stored content of a sparse file cannot be expanded: {e}");
+            self.find(
+                FindingKind::MalformedHeader,
+                msg,
+                Some(&o.meta.path),
+                Some(o.meta.offset),
+                Some(self.checkpoint_seq + 1),
+            );
+            return Ok(None);
         }
         o.sha256 = Some(hex::encode(sha.finalize()));
         o.blake3 = Some(b3.finalize().to_hex().to_string());
@@ -1148,17 +1210,76 @@ impl<R: BufRead> Verifier<'_, R> {
 fn member_meta(offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8>, Vec<u8>)]) -> MemberMeta {
     let get = |k: &[u8]| pax.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let text = |k: &[u8]| get(k).and_then(|v| String::from_utf8(v).ok());
+    let stored_size = text(b"size").and_then(|s| s.parse().ok()).unwrap_or(ustar.size);
+    let real_size = (text(b"GNU.sparse.major").as_deref() == Some("1") && text(b"GNU.sparse.minor").as_deref() == Some("0"))
+        .then(|| text(b"GNU.sparse.realsize").and_then(|s| s.parse::<u64>().ok()))
+        .flatten()
+        .filter(|_| ustar.kind == EntryKind::File);
+    let path = match real_size {
+        Some(_) => get(b"GNU.sparse.name"),
+        None => None,
+    };
     MemberMeta {
         offset,
-        path: get(b"path").unwrap_or_else(|| ustar.name.clone()),
+        path: path.or_else(|| get(b"path")).unwrap_or_else(|| ustar.name.clone()),
         kind: ustar.kind,
-        size: text(b"size").and_then(|s| s.parse().ok()).unwrap_or(ustar.size),
+        size: real_size.unwrap_or(stored_size),
+        stored_size,
+        sparse: real_size.is_some(),
         mode: ustar.mode,
         mtime: text(b"mtime").and_then(|s| Timestamp::from_pax(&s)).unwrap_or(Timestamp {
             secs: ustar.mtime as i64,
             nanos: 0,
         }),
         linkpath: get(b"linkpath").or_else(|| (!ustar.linkname.is_empty()).then(|| ustar.linkname.clone())),
+    }
+}
+
+/// Why logical content could not be delivered.
+enum DigestError {
+    Sparse(sparse::SparseError),
+    Sink(io::Error),
+}
+
+impl From<sparse::SparseError> for DigestError {
+    fn from(e: sparse::SparseError) -> Self {
+        DigestError::Sparse(e)
+    }
+}
+
+/// Stored content on its way to the logical content: as is, or expanded
+/// from the sparse format.
+enum Feeder<'a, E> {
+    Plain(&'a mut E),
+    Sparse(sparse::Expander<'a, E>),
+}
+
+impl<E> Feeder<'_, E>
+where
+    E: FnMut(sparse::Piece<'_>) -> Result<(), DigestError>,
+{
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), DigestError> {
+        match self {
+            Feeder::Plain(emit) => emit(sparse::Piece::Data(chunk)),
+            Feeder::Sparse(x) => x.feed(chunk),
+        }
+    }
+    fn finish(self) -> Result<(), DigestError> {
+        match self {
+            Feeder::Plain(_) => Ok(()),
+            Feeder::Sparse(x) => x.finish(),
+        }
+    }
+}
+
+/// Hash `n` zero bytes (a hole) into both content digests.
+pub(crate) fn hash_zeros(sha: &mut Sha256, b3: &mut blake3::Hasher, mut n: u64) {
+    const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        sha.update(&ZEROS[..k]);
+        b3.update(&ZEROS[..k]);
+        n -= k as u64;
     }
 }
 

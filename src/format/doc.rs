@@ -99,6 +99,12 @@ pub struct Parameters {
     pub one_file_system: bool,
     /// zstd compression level.
     pub zstd_level: i32,
+    /// Whether files are opened with `O_NOATIME` (so reading them does not
+    /// update their access time): `all` when the collector may use it on
+    /// every file, `owned` when only on files its user owns (the others are
+    /// counted in the seal's `opened_without_noatime`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub noatime: Option<String>,
 }
 
 /// Who signs this archive.

@@ -2,6 +2,7 @@
 //! No I/O happens here; docs/FORMAT.md is the normative description.
 
 pub mod doc;
+pub mod sparse;
 pub mod tar;
 
 /// Format identifier carried by every custody document.

@@ -197,6 +197,13 @@ pub struct MemberHeader {
     pub devminor: u32,
     /// Extended attributes, name to raw value, in the order to write.
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// POSIX access ACL in the text form of `SCHILY.acl.access`.
+    pub acl_access: Option<Vec<u8>>,
+    /// POSIX default ACL (directories) in the text form of `SCHILY.acl.default`.
+    pub acl_default: Option<Vec<u8>>,
+    /// For a sparse file stored in the pax 1.0 sparse format: its logical
+    /// size. `size` is then the stored size (map block plus data regions).
+    pub sparse_real_size: Option<u64>,
 }
 
 impl MemberHeader {
@@ -218,19 +225,38 @@ impl MemberHeader {
             devmajor: 0,
             devminor: 0,
             xattrs: Vec::new(),
+            acl_access: None,
+            acl_default: None,
+            sparse_real_size: None,
         }
     }
 
     /// The pax records for this header, in the order they are written.
+    ///
+    /// An ASCII path always has a `path` record. A path with other bytes is
+    /// left to the ustar `name`/`prefix` fields when it fits them (both GNU tar
+    /// and bsdtar take those bytes as they are, in any locale); otherwise it
+    /// gets a `path` record preceded by `hdrcharset=BINARY`. `linkpath`
+    /// follows the same rule against the 100-byte `linkname` field. A sparse
+    /// file's path is its `GNU.sparse.name` record instead of `path`.
     pub fn pax_records(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut r: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let binary = std::str::from_utf8(&self.path).is_err() || self.linkpath.as_deref().is_some_and(|l| std::str::from_utf8(l).is_err());
+        let path_record = self.sparse_real_size.is_some() || self.path.is_ascii() || ustar_split(&self.path).is_none();
+        let link_record = self.linkpath.as_deref().is_some_and(|l| l.is_ascii() || l.len() > LINKNAME.1);
+        let binary = (path_record && !self.path.is_ascii()) || (link_record && self.linkpath.as_deref().is_some_and(|l| !l.is_ascii()));
         if binary {
             r.push((b"hdrcharset".to_vec(), b"BINARY".to_vec()));
         }
-        r.push((b"path".to_vec(), self.path.clone()));
-        if let Some(l) = &self.linkpath {
-            r.push((b"linkpath".to_vec(), l.clone()));
+        if let Some(real) = self.sparse_real_size {
+            r.push((b"GNU.sparse.major".to_vec(), b"1".to_vec()));
+            r.push((b"GNU.sparse.minor".to_vec(), b"0".to_vec()));
+            r.push((b"GNU.sparse.name".to_vec(), self.path.clone()));
+            r.push((b"GNU.sparse.realsize".to_vec(), real.to_string().into_bytes()));
+        } else if path_record {
+            r.push((b"path".to_vec(), self.path.clone()));
+        }
+        if link_record {
+            r.push((b"linkpath".to_vec(), self.linkpath.clone().unwrap_or_default()));
         }
         r.push((b"size".to_vec(), self.size.to_string().into_bytes()));
         r.push((b"mtime".to_vec(), self.mtime.to_pax().into_bytes()));
@@ -247,6 +273,12 @@ impl MemberHeader {
         }
         if let Some(g) = &self.gname {
             r.push((b"gname".to_vec(), g.clone()));
+        }
+        if let Some(a) = &self.acl_access {
+            r.push((b"SCHILY.acl.access".to_vec(), a.clone()));
+        }
+        if let Some(a) = &self.acl_default {
+            r.push((b"SCHILY.acl.default".to_vec(), a.clone()));
         }
         for (name, value) in &self.xattrs {
             let mut key = b"SCHILY.xattr.".to_vec();
@@ -278,8 +310,15 @@ impl MemberHeader {
         out.extend_from_slice(&pax);
         out.extend_from_slice(&records);
         out.resize(out.len() + padding(records.len() as u64), 0);
+        let sparse_name;
+        let name = if self.sparse_real_size.is_some() {
+            sparse_name = sparse_placeholder_name(&self.path);
+            &sparse_name
+        } else {
+            &self.path
+        };
         let main = ustar_block(&UstarFields {
-            name: &self.path,
+            name,
             mode: self.mode & 0o7777,
             uid: if self.uid <= OCTAL7_MAX { self.uid } else { 0 },
             gid: if self.gid <= OCTAL7_MAX { self.gid } else { 0 },
@@ -408,20 +447,34 @@ fn put_octal(block: &mut [u8; BLOCK], field: (usize, usize), value: u64) {
     put_bytes(block, field, s.as_bytes());
 }
 
-/// Split a path into ustar `prefix` and `name` when it fits; otherwise the
-/// name field holds the first 100 bytes (the pax `path` record is
-/// authoritative either way).
-fn split_name(path: &[u8]) -> (&[u8], &[u8]) {
+/// Split a path into ustar `prefix` and `name`, if it fits them.
+fn ustar_split(path: &[u8]) -> Option<(&[u8], &[u8])> {
     if path.len() <= NAME.1 {
-        return (b"", path);
+        return Some((b"", path));
     }
     let limit = path.len().min(PREFIX.1 + 1);
-    for i in (1..limit).rev() {
-        if path[i] == b'/' && path.len() - i - 1 <= NAME.1 && path.len() - i > 1 {
-            return (&path[..i], &path[i + 1..]);
-        }
-    }
-    (b"", &path[..NAME.1])
+    (1..limit)
+        .rev()
+        .find(|&i| path[i] == b'/' && path.len() - i - 1 <= NAME.1 && path.len() - i > 1)
+        .map(|i| (&path[..i], &path[i + 1..]))
+}
+
+/// Split a path into ustar `prefix` and `name` when it fits; otherwise the
+/// name field holds the first 100 bytes (the pax `path` record is
+/// authoritative then).
+fn split_name(path: &[u8]) -> (&[u8], &[u8]) {
+    ustar_split(path).unwrap_or_else(|| (b"", &path[..NAME.1]))
+}
+
+/// The ustar name of a sparse member, which only a reader without sparse
+/// support uses: `GNUSparseFile.0/` and the last path component, shortened
+/// to fit.
+fn sparse_placeholder_name(path: &[u8]) -> Vec<u8> {
+    let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+    let base = trimmed.rsplit(|&b| b == b'/').next().unwrap_or(trimmed);
+    let mut name = b"GNUSparseFile.0/".to_vec();
+    name.extend_from_slice(&base[..base.len().min(NAME.1 - name.len())]);
+    name
 }
 
 fn ustar_block(f: &UstarFields<'_>) -> [u8; BLOCK] {
