@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,8 @@ use crate::format::sparse;
 use crate::format::tar::{self, EntryKind, MemberHeader, Timestamp};
 use crate::format::FORMAT_ID;
 use crate::signer::Signer;
-use crate::source::{self, SourceEntry, WalkItem, WalkOptions};
+use crate::source::{self, Meta, Opened, SourceEntry, WalkItem, WalkOptions};
+use rustix::fs::FileType;
 
 /// Default interval: tar bytes between checkpoints.
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
@@ -254,13 +255,6 @@ impl Names {
     }
 }
 
-fn timestamp(secs: i64, nanos: i64) -> Timestamp {
-    Timestamp {
-        secs,
-        nanos: nanos.clamp(0, 999_999_999) as u32,
-    }
-}
-
 /// RFC 3339 UTC time with nanoseconds, and its whole seconds.
 pub fn now_rfc3339() -> (String, i64) {
     let now = time::OffsetDateTime::now_utc();
@@ -420,6 +414,9 @@ impl<'a, W: Write> Collector<'a, W> {
         if let Some(e) = failure {
             return Err(e);
         }
+        if let Ok(stats) = &walked {
+            self.without_noatime += stats.dirs_without_noatime;
+        }
         walked.map_err(|e| self.output_err(e))?;
         self.seal("completed")
     }
@@ -451,20 +448,20 @@ impl<'a, W: Write> Collector<'a, W> {
         self.segment_members.push(entry);
     }
 
-    /// The member for a source entry, from its `lstat` metadata.
-    fn evidence_member(&self, e: &SourceEntry, m: &std::fs::Metadata, kind: EntryKind, size: u64) -> Member {
+    /// The member for a source entry, from its metadata.
+    fn evidence_member(&self, e: &SourceEntry, m: &Meta, kind: EntryKind, size: u64) -> Member {
         let mut path = e.archive_path.clone();
         if kind == EntryKind::Directory && !path.ends_with(b"/") {
             path.push(b'/');
         }
-        let mut h = MemberHeader::new(path, kind, size, timestamp(m.mtime(), m.mtime_nsec()));
-        h.mode = m.mode() & 0o7777;
-        h.uid = u64::from(m.uid());
-        h.gid = u64::from(m.gid());
-        h.uname = self.names.users.get(&m.uid()).cloned();
-        h.gname = self.names.groups.get(&m.gid()).cloned();
-        h.atime = Some(timestamp(m.atime(), m.atime_nsec()));
-        h.ctime = Some(timestamp(m.ctime(), m.ctime_nsec()));
+        let mut h = MemberHeader::new(path, kind, size, m.mtime);
+        h.mode = m.mode;
+        h.uid = u64::from(m.uid);
+        h.gid = u64::from(m.gid);
+        h.uname = self.names.users.get(&m.uid).cloned();
+        h.gname = self.names.groups.get(&m.gid).cloned();
+        h.atime = Some(m.atime);
+        h.ctime = Some(m.ctime);
         let mut detail = None;
         match read_xattrs(&e.fs_path) {
             Ok(xattrs) => {
@@ -474,18 +471,11 @@ impl<'a, W: Write> Collector<'a, W> {
             }
             Err(err) => detail = Some(format!("extended attributes could not be read: {err}")),
         }
-        let btime = m.created().ok().and_then(|b| b.duration_since(std::time::UNIX_EPOCH).ok());
         let inode = InodeFacts {
-            dev: m.dev(),
-            ino: m.ino(),
-            nlink: m.nlink(),
-            btime: btime.map(|d| {
-                Timestamp {
-                    secs: d.as_secs() as i64,
-                    nanos: d.subsec_nanos(),
-                }
-                .to_pax()
-            }),
+            dev: m.dev,
+            ino: m.ino,
+            nlink: m.nlink,
+            btime: m.btime.map(Timestamp::to_pax),
         };
         Member {
             header: h,
@@ -497,26 +487,24 @@ impl<'a, W: Write> Collector<'a, W> {
     }
 
     fn archive_entry(&mut self, e: &SourceEntry) -> Result<(), CollectError> {
-        let ft = e.metadata.file_type();
-        if ft.is_file() {
-            return self.archive_file(e);
-        }
-        let kind = if ft.is_dir() {
-            EntryKind::Directory
-        } else if ft.is_symlink() {
-            EntryKind::Symlink
-        } else if ft.is_fifo() {
-            EntryKind::Fifo
-        } else if ft.is_char_device() {
-            EntryKind::CharDevice
-        } else if ft.is_block_device() {
-            EntryKind::BlockDevice
-        } else {
-            EntryKind::File
+        let ft = e.metadata.file_type;
+        let kind = match ft {
+            FileType::RegularFile => return self.archive_file(e),
+            FileType::Directory => EntryKind::Directory,
+            FileType::Symlink => EntryKind::Symlink,
+            FileType::Fifo => EntryKind::Fifo,
+            FileType::CharacterDevice => EntryKind::CharDevice,
+            FileType::BlockDevice => EntryKind::BlockDevice,
+            _ => EntryKind::File,
         };
         let mut m = self.evidence_member(e, &e.metadata, kind, 0);
-        if ft.is_socket() {
+        if ft == FileType::Socket {
             m.fail(MemberStatus::Socket, "socket: recorded as an empty file, never opened".into());
+        } else if kind == EntryKind::File {
+            m.fail(
+                MemberStatus::Unreadable,
+                "unknown file type: recorded as an empty file, never opened".into(),
+            );
         }
         if e.other_filesystem {
             m.fail(
@@ -525,8 +513,8 @@ impl<'a, W: Write> Collector<'a, W> {
             );
         }
         if kind == EntryKind::Symlink {
-            match std::fs::read_link(&e.fs_path) {
-                Ok(t) => m.header.linkpath = Some(t.as_os_str().as_bytes().to_vec()),
+            match e.read_link() {
+                Ok(t) => m.header.linkpath = Some(t),
                 Err(err) => {
                     m.fail(MemberStatus::Vanished, format!("symlink target could not be read: {err}"));
                     m.header.linkpath = Some(Vec::new());
@@ -534,37 +522,35 @@ impl<'a, W: Write> Collector<'a, W> {
             }
         }
         if matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice) {
-            let rdev = e.metadata.rdev();
-            m.header.devmajor = (((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)) as u32;
-            m.header.devminor = ((rdev & 0xff) | ((rdev >> 12) & !0xff)) as u32;
+            (m.header.devmajor, m.header.devminor) = e.metadata.rdev;
         }
         self.write_member(m, None)
     }
 
-    fn open_noatime(&mut self, path: &std::path::Path) -> io::Result<File> {
-        let open = |flags| std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path);
-        match open(libc::O_NOATIME | libc::O_NOFOLLOW | libc::O_NONBLOCK) {
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                self.without_noatime += 1;
-                open(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            }
-            other => other,
-        }
-    }
-
     fn archive_file(&mut self, e: &SourceEntry) -> Result<(), CollectError> {
         let md = &e.metadata;
-        if md.nlink() > 1 {
-            if let Some(first) = self.hardlinks.get(&(md.dev(), md.ino())).cloned() {
+        if md.nlink > 1 {
+            if let Some(first) = self.hardlinks.get(&(md.dev, md.ino)).cloned() {
                 let mut m = self.evidence_member(e, md, EntryKind::HardLink, 0);
                 m.header.linkpath = Some(first);
                 return self.write_member(m, None);
             }
-            self.hardlinks.insert((md.dev(), md.ino()), e.archive_path.clone());
+            self.hardlinks.insert((md.dev, md.ino), e.archive_path.clone());
         }
         let mut m = self.evidence_member(e, md, EntryKind::File, 0);
-        let file = match self.open_noatime(&e.fs_path) {
-            Ok(f) => f,
+        let (file, now) = match e.open_regular() {
+            Ok(Opened::File { file, meta, noatime }) => {
+                self.without_noatime += u64::from(!noatime);
+                (file, meta)
+            }
+            Ok(Opened::NotRegular(meta)) => {
+                let what = format!("{:?}", meta.file_type).to_lowercase();
+                m.fail(
+                    MemberStatus::Vanished,
+                    format!("replaced by a {what} between the walk and the read; not opened"),
+                );
+                return self.write_member(m, None);
+            }
             Err(err) => {
                 let status = if err.kind() == io::ErrorKind::NotFound {
                     MemberStatus::Vanished
@@ -575,27 +561,21 @@ impl<'a, W: Write> Collector<'a, W> {
                 return self.write_member(m, None);
             }
         };
-        let now = match file.metadata() {
-            Ok(now) if now.is_file() && now.dev() == md.dev() && now.ino() == md.ino() => now,
-            Ok(_) => {
-                m.fail(
-                    MemberStatus::Vanished,
-                    "replaced by another file between the walk and the read".into(),
-                );
-                return self.write_member(m, None);
+        let replaced = (now.dev, now.ino) != (md.dev, md.ino);
+        if now.size == 0 {
+            if replaced {
+                m = self.evidence_member(e, &now, EntryKind::File, 0);
+                m.fail(MemberStatus::Changed, replaced_detail(md, &now));
             }
-            Err(err) => {
-                m.fail(MemberStatus::Unreadable, format!("could not examine the open file: {err}"));
-                return self.write_member(m, None);
-            }
-        };
-        if now.len() == 0 {
             return self.archive_small_file(m, file);
         }
         // The header states the size of the open file, taken just before reading.
-        let mut m = self.evidence_member(e, &now, EntryKind::File, now.len());
+        let mut m = self.evidence_member(e, &now, EntryKind::File, now.size);
+        if replaced {
+            m.fail(MemberStatus::Changed, replaced_detail(md, &now));
+        }
         if let Some(regions) = sparse_regions(&file, &now) {
-            m.header.sparse_real_size = Some(now.len());
+            m.header.sparse_real_size = Some(now.size);
             m.header.size = sparse::stored_size(&regions);
             return self.write_sparse(m, file, &now, &regions);
         }
@@ -662,7 +642,7 @@ impl<'a, W: Write> Collector<'a, W> {
 
     /// Write a member; for regular files, stream exactly `size` bytes from the
     /// open file whatever happens to it meanwhile, and note what did.
-    fn write_member(&mut self, mut m: Member, file: Option<(File, std::fs::Metadata)>) -> Result<(), CollectError> {
+    fn write_member(&mut self, mut m: Member, file: Option<(File, Meta)>) -> Result<(), CollectError> {
         let (offset, header_sha256) = self.write_header(&m.header)?;
         if !m.header.kind.has_content() {
             return self.finish_member(m, offset, header_sha256, None);
@@ -678,13 +658,7 @@ impl<'a, W: Write> Collector<'a, W> {
 
     /// Write a sparse file: the map, then each data region read at its
     /// offset; the digests cover the logical content, holes included.
-    fn write_sparse(
-        &mut self,
-        mut m: Member,
-        file: File,
-        before: &std::fs::Metadata,
-        regions: &[sparse::Region],
-    ) -> Result<(), CollectError> {
+    fn write_sparse(&mut self, mut m: Member, file: File, before: &Meta, regions: &[sparse::Region]) -> Result<(), CollectError> {
         let (offset, header_sha256) = self.write_header(&m.header)?;
         self.out.write(&sparse::encode_map(regions)).map_err(|e| self.output_err(e))?;
         let mut digest = ContentDigest::new();
@@ -740,7 +714,7 @@ impl<'a, W: Write> Collector<'a, W> {
     fn stream_content(
         &mut self,
         mut f: File,
-        before: &std::fs::Metadata,
+        before: &Meta,
         size: u64,
         digest: &mut ContentDigest,
     ) -> Result<Option<(MemberStatus, String)>, CollectError> {
@@ -885,21 +859,25 @@ impl<'a, W: Write> Collector<'a, W> {
 
 /// Whether an open file changed while it was read: its size, mtime or ctime
 /// differs from `before`.
-fn changed_while_read(f: &File, before: &std::fs::Metadata) -> Option<(MemberStatus, String)> {
-    let moved = |a: &std::fs::Metadata| {
-        a.mtime() != before.mtime()
-            || a.mtime_nsec() != before.mtime_nsec()
-            || a.ctime() != before.ctime()
-            || a.ctime_nsec() != before.ctime_nsec()
-    };
-    match f.metadata() {
-        Ok(after) if after.len() != before.len() => Some((
+fn changed_while_read(f: &File, before: &Meta) -> Option<(MemberStatus, String)> {
+    match Meta::of_file(f) {
+        Ok(after) if after.size != before.size => Some((
             MemberStatus::Changed,
-            format!("size changed from {} to {} while read", before.len(), after.len()),
+            format!("size changed from {} to {} while read", before.size, after.size),
         )),
-        Ok(after) if moved(&after) => Some((MemberStatus::Changed, "modified while read (mtime or ctime changed)".into())),
+        Ok(after) if after.mtime != before.mtime || after.ctime != before.ctime => {
+            Some((MemberStatus::Changed, "modified while read (mtime or ctime changed)".into()))
+        }
         _ => None,
     }
+}
+
+/// Detail for a file whose path led to another inode when it was opened.
+fn replaced_detail(walked: &Meta, opened: &Meta) -> String {
+    format!(
+        "replaced (e.g. rotated) between the walk and the read: inode {} became {}; the file now at this path is archived",
+        walked.ino, opened.ino
+    )
 }
 
 /// A file with holes is stored in the sparse format when it has at most
@@ -908,10 +886,10 @@ const MAX_SPARSE_REGIONS: usize = 65_536;
 
 /// The data regions of a file that has holes, or `None` to store it whole
 /// (no holes, too many regions, or a filesystem that cannot say).
-fn sparse_regions(file: &File, md: &std::fs::Metadata) -> Option<Vec<sparse::Region>> {
+fn sparse_regions(file: &File, md: &Meta) -> Option<Vec<sparse::Region>> {
     use rustix::fs::SeekFrom;
-    let size = md.len();
-    if md.blocks().saturating_mul(512) >= size {
+    let size = md.size;
+    if md.blocks.saturating_mul(512) >= size {
         return None;
     }
     let mut regions = Vec::new();

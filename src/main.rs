@@ -407,7 +407,7 @@ impl ProgressBar {
             let _ = source::walk(&sources, &opts, |item| {
                 if let source::WalkItem::Entry(e) = item {
                     if e.metadata.is_file() {
-                        total += e.metadata.len();
+                        total += e.metadata.size;
                     }
                 }
                 Ok(())

@@ -1,18 +1,159 @@
 //! Sources of evidence: a walk over filesystem trees that yields entries in a
 //! deterministic order, never follows symlinks, stays on one filesystem
 //! unless asked, and reports everything it passes over with the reason.
+//!
+//! The walk opens each directory relative to its parent (`openat`) with
+//! `O_NOATIME` and `O_NOFOLLOW`, so listing a directory does not update its
+//! access time, no symlink is ever followed, and paths longer than
+//! `PATH_MAX` are still reached.
 
 use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::GlobSet;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags, CWD};
+use rustix::io::Errno;
+
+use crate::format::tar::Timestamp;
+
+/// What `statx` said about an entry, not following symlinks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// File type.
+    pub file_type: FileType,
+    /// Permission and special bits (`0o7777`).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// 512-byte blocks allocated.
+    pub blocks: u64,
+    /// Hard link count.
+    pub nlink: u64,
+    /// Device of the filesystem, encoded as `st_dev`.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Device numbers of a device node.
+    pub rdev: (u32, u32),
+    /// Modification time.
+    pub mtime: Timestamp,
+    /// Access time.
+    pub atime: Timestamp,
+    /// Status change time.
+    pub ctime: Timestamp,
+    /// Birth time, when the filesystem records it.
+    pub btime: Option<Timestamp>,
+}
+
+impl Meta {
+    fn from_statx(s: &rustix::fs::Statx) -> Self {
+        let t = |t: &rustix::fs::StatxTimestamp| Timestamp {
+            secs: t.tv_sec,
+            nanos: t.tv_nsec.min(999_999_999),
+        };
+        Meta {
+            file_type: FileType::from_raw_mode(u32::from(s.stx_mode)),
+            mode: u32::from(s.stx_mode) & 0o7777,
+            uid: s.stx_uid,
+            gid: s.stx_gid,
+            size: s.stx_size,
+            blocks: s.stx_blocks,
+            nlink: u64::from(s.stx_nlink),
+            dev: makedev(s.stx_dev_major, s.stx_dev_minor),
+            ino: s.stx_ino,
+            rdev: (s.stx_rdev_major, s.stx_rdev_minor),
+            mtime: t(&s.stx_mtime),
+            atime: t(&s.stx_atime),
+            ctime: t(&s.stx_ctime),
+            btime: (s.stx_mask & StatxFlags::BTIME.bits() != 0).then(|| t(&s.stx_btime)),
+        }
+    }
+
+    /// `statx` of an open file.
+    pub fn of_file(f: &File) -> std::io::Result<Self> {
+        let s = rustix::fs::statx(f, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS | StatxFlags::BTIME)?;
+        Ok(Meta::from_statx(&s))
+    }
+
+    /// Whether a regular file.
+    pub fn is_file(&self) -> bool {
+        self.file_type == FileType::RegularFile
+    }
+
+    /// Whether a directory.
+    pub fn is_dir(&self) -> bool {
+        self.file_type == FileType::Directory
+    }
+}
+
+/// `st_dev` from major and minor numbers, as glibc's `makedev` encodes them.
+fn makedev(major: u32, minor: u32) -> u64 {
+    let (major, minor) = (u64::from(major), u64::from(minor));
+    ((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff)
+}
+
+fn statx_at(dir: Option<&OwnedFd>, name: &[u8]) -> std::io::Result<Meta> {
+    let flags = AtFlags::SYMLINK_NOFOLLOW;
+    let mask = StatxFlags::BASIC_STATS | StatxFlags::BTIME;
+    let s = match dir {
+        Some(d) => rustix::fs::statx(d, name, flags, mask)?,
+        None => rustix::fs::statx(CWD, name, flags, mask)?,
+    };
+    Ok(Meta::from_statx(&s))
+}
+
+/// Open `name` in `dir` (or the absolute `name` when `dir` is `None`) for
+/// reading with `O_NOATIME`, never following a symlink and never blocking on
+/// a FIFO or device. Where the kernel refuses `O_NOATIME` (a file the
+/// collector does not own, without `CAP_FOWNER`), opens without it and says
+/// so in the second value.
+pub fn open_noatime(dir: Option<&OwnedFd>, name: &[u8], extra: OFlags) -> std::io::Result<(OwnedFd, bool)> {
+    let base = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | extra;
+    let open = |flags: OFlags| match dir {
+        Some(d) => rustix::fs::openat(d, name, flags, Mode::empty()),
+        None => rustix::fs::openat(CWD, name, flags, Mode::empty()),
+    };
+    match open(base | OFlags::NOATIME) {
+        Ok(fd) => Ok((fd, true)),
+        Err(Errno::PERM) => Ok((open(base)?, false)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What opening a walked entry as a regular file found.
+#[derive(Debug)]
+pub enum Opened {
+    /// A regular file, open for reading.
+    File {
+        /// The open file.
+        file: File,
+        /// Its metadata, taken from the open file.
+        meta: Meta,
+        /// Whether it was opened with `O_NOATIME`.
+        noatime: bool,
+    },
+    /// The path now leads to something else, which was not opened for reading.
+    NotRegular(Meta),
+}
+
+/// Whether `/proc/self/fd` can reopen descriptors; checked once.
+fn proc_fd_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+}
 
 /// Something the walk met.
 #[derive(Debug)]
 pub enum WalkItem {
-    /// An entry to archive, with its `lstat` metadata.
+    /// An entry to archive, with its `statx` metadata.
     Entry(SourceEntry),
     /// An entry passed over, and why.
     Skipped {
@@ -26,14 +167,64 @@ pub enum WalkItem {
 /// A filesystem entry to archive.
 #[derive(Debug)]
 pub struct SourceEntry {
-    /// Where it is on this host.
+    /// Where it is on this host (for messages and path-based calls).
     pub fs_path: PathBuf,
+    /// The open directory that holds it (`None` for a source root, which is
+    /// reached by its absolute path).
+    pub parent: Option<Arc<OwnedFd>>,
+    /// Its name in `parent` (the absolute path for a source root).
+    pub name: Vec<u8>,
     /// Path inside the archive (the absolute path without its leading `/`).
     pub archive_path: Vec<u8>,
-    /// `lstat` metadata from the walk.
-    pub metadata: std::fs::Metadata,
+    /// Metadata from the walk.
+    pub metadata: Meta,
     /// A directory on another filesystem, recorded but not descended into.
     pub other_filesystem: bool,
+}
+
+impl SourceEntry {
+    /// Open this entry for reading only if it is a regular file. The path is
+    /// first opened with `O_PATH` (which reads nothing), checked, and then that
+    /// very inode is reopened for reading through `/proc/self/fd`, so a FIFO
+    /// or device node swapped in after the walk is never opened for reading.
+    pub fn open_regular(&self) -> std::io::Result<Opened> {
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let handle = match &self.parent {
+            Some(d) => rustix::fs::openat(d, self.name.as_slice(), flags, Mode::empty())?,
+            None => rustix::fs::openat(CWD, self.name.as_slice(), flags, Mode::empty())?,
+        };
+        let s = rustix::fs::statx(&handle, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS | StatxFlags::BTIME)?;
+        let checked = Meta::from_statx(&s);
+        if !checked.is_file() {
+            return Ok(Opened::NotRegular(checked));
+        }
+        let (fd, noatime) = if proc_fd_available() {
+            let link = format!("/proc/self/fd/{}", handle.as_raw_fd());
+            let base = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            match rustix::fs::openat(CWD, link.as_str(), base | OFlags::NOATIME, Mode::empty()) {
+                Ok(fd) => (fd, true),
+                Err(Errno::PERM) => (rustix::fs::openat(CWD, link.as_str(), base, Mode::empty())?, false),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            open_noatime(self.parent.as_deref(), &self.name, OFlags::empty())?
+        };
+        let file = File::from(fd);
+        let meta = Meta::of_file(&file)?;
+        if !meta.is_file() {
+            return Ok(Opened::NotRegular(meta));
+        }
+        Ok(Opened::File { file, meta, noatime })
+    }
+
+    /// The target of this symlink.
+    pub fn read_link(&self) -> std::io::Result<Vec<u8>> {
+        let target = match &self.parent {
+            Some(d) => rustix::fs::readlinkat(d, self.name.as_slice(), Vec::new())?,
+            None => rustix::fs::readlinkat(CWD, self.name.as_slice(), Vec::new())?,
+        };
+        Ok(target.into_bytes())
+    }
 }
 
 /// What to walk and what to leave out.
@@ -45,6 +236,13 @@ pub struct WalkOptions {
     pub one_file_system: bool,
     /// `(dev, ino)` of files never to collect (the archive being written).
     pub never_collect: Vec<(u64, u64)>,
+}
+
+/// What the walk counted on its way.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WalkStats {
+    /// Directories listed without `O_NOATIME` because the kernel refused it.
+    pub dirs_without_noatime: u64,
 }
 
 /// Archive path of the directory that holds custody's own members.
@@ -78,38 +276,59 @@ pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     Ok(out)
 }
 
+/// A directory being walked: its open descriptor, path, and the names in it
+/// still to visit, in byte order.
+struct Level {
+    fd: Arc<OwnedFd>,
+    path: PathBuf,
+    names: std::vec::IntoIter<Vec<u8>>,
+}
+
+/// Open a directory and list its names, sorted by their bytes.
+fn list_dir(dir: Option<&OwnedFd>, name: &[u8], stats: &mut WalkStats) -> std::io::Result<(OwnedFd, Vec<Vec<u8>>)> {
+    let (fd, noatime) = open_noatime(dir, name, OFlags::DIRECTORY)?;
+    if !noatime {
+        stats.dirs_without_noatime += 1;
+    }
+    let mut reader = rustix::fs::Dir::new(rustix::io::fcntl_dupfd_cloexec(&fd, 0)?)?;
+    let mut names = Vec::new();
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        let n = entry.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(n.to_vec());
+        }
+    }
+    names.sort_unstable();
+    Ok((fd, names))
+}
+
 /// Walk `sources` in order, calling `visit` for every item. Sources must exist
 /// (checked by the caller before the archive is started).
-pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkItem) -> std::io::Result<()>) -> std::io::Result<()> {
+pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkItem) -> std::io::Result<()>) -> std::io::Result<WalkStats> {
+    let mut stats = WalkStats::default();
     for src in sources {
         let root = absolute(src)?;
-        let root_dev = std::fs::symlink_metadata(&root).map(|m| m.dev()).ok();
-        let mut it = walkdir::WalkDir::new(&root)
-            .follow_links(false)
-            .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()))
-            .into_iter();
-        while let Some(next) = it.next() {
-            let entry = match next {
-                Ok(e) => e,
-                Err(err) => {
-                    let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
-                    let reason = match err.io_error() {
-                        Some(io) => format!("cannot be read by the walk (its contents are not collected): {io}"),
-                        None => err.to_string(),
-                    };
-                    visit(WalkItem::Skipped {
-                        archive_path: archive_path_for(&path),
-                        reason,
-                    })?;
-                    continue;
+        let root_name = root.as_os_str().as_bytes().to_vec();
+        let root_dev = statx_at(None, &root_name).map(|m| m.dev).ok();
+        let mut stack: Vec<Level> = Vec::new();
+        let mut next: Option<(Option<Arc<OwnedFd>>, PathBuf, Vec<u8>)> = Some((None, root.clone(), root_name));
+        loop {
+            let (parent, path, name) = match next.take() {
+                Some(n) => n,
+                None => {
+                    let Some(top) = stack.last_mut() else { break };
+                    match top.names.next() {
+                        Some(name) => (Some(top.fd.clone()), top.path.join(OsStr::from_bytes(&name)), name),
+                        None => {
+                            stack.pop();
+                            continue;
+                        }
+                    }
                 }
             };
-            let path = entry.path().to_path_buf();
             let archive_path = archive_path_for(&path);
             if archive_path == CUSTODY_DIR_NAME || archive_path.starts_with(crate::format::CUSTODY_DIR.as_bytes()) {
-                if entry.file_type().is_dir() {
-                    it.skip_current_dir();
-                }
                 let reason = "its archive path is reserved for custody's own members; collect /.custody as a separate source root";
                 visit(WalkItem::Skipped {
                     archive_path,
@@ -118,46 +337,57 @@ pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkI
                 continue;
             }
             if opts.excludes.is_match(&path) {
-                if entry.file_type().is_dir() {
-                    it.skip_current_dir();
-                }
                 visit(WalkItem::Skipped {
                     archive_path,
                     reason: "excluded by --exclude".into(),
                 })?;
                 continue;
             }
-            let metadata = match std::fs::symlink_metadata(&path) {
+            let metadata = match statx_at(parent.as_deref(), &name) {
                 Ok(m) => m,
                 Err(e) => {
-                    visit(WalkItem::Skipped {
-                        archive_path,
-                        reason: format!("vanished before it could be examined: {e}"),
-                    })?;
+                    let reason = match e.raw_os_error() {
+                        Some(libc::ENOENT) => format!("vanished before it could be examined: {e}"),
+                        _ => format!("could not be examined: {e}"),
+                    };
+                    visit(WalkItem::Skipped { archive_path, reason })?;
                     continue;
                 }
             };
-            if opts.never_collect.contains(&(metadata.dev(), metadata.ino())) {
+            if opts.never_collect.contains(&(metadata.dev, metadata.ino)) {
                 visit(WalkItem::Skipped {
                     archive_path,
                     reason: "the archive being written".into(),
                 })?;
                 continue;
             }
-            let other_filesystem =
-                opts.one_file_system && metadata.is_dir() && entry.depth() > 0 && root_dev.is_some_and(|d| d != metadata.dev());
-            if other_filesystem {
-                it.skip_current_dir();
-            }
+            let is_dir = metadata.is_dir();
+            let other_filesystem = opts.one_file_system && is_dir && parent.is_some() && root_dev.is_some_and(|d| d != metadata.dev);
+            let descend = is_dir && !other_filesystem;
+            let listing = descend.then(|| list_dir(parent.as_deref(), &name, &mut stats));
             visit(WalkItem::Entry(SourceEntry {
-                fs_path: path,
-                archive_path,
+                fs_path: path.clone(),
+                parent,
+                name,
+                archive_path: archive_path.clone(),
                 metadata,
                 other_filesystem,
             }))?;
+            match listing {
+                Some(Ok((fd, names))) => stack.push(Level {
+                    fd: Arc::new(fd),
+                    path,
+                    names: names.into_iter(),
+                }),
+                Some(Err(e)) => visit(WalkItem::Skipped {
+                    archive_path,
+                    reason: format!("cannot be read by the walk (its contents are not collected): {e}"),
+                })?,
+                None => {}
+            }
         }
     }
-    Ok(())
+    Ok(stats)
 }
 
 /// The text of a path for messages.

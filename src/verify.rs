@@ -272,7 +272,6 @@ pub trait MemberSink {
     /// A run of zeros in the current member's logical content that the
     /// archive does not store (a hole of a sparse file).
     fn hole(&mut self, mut len: u64) -> io::Result<()> {
-        const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         while len > 0 {
             let k = len.min(ZEROS.len() as u64) as usize;
             self.data(&ZEROS[..k])?;
@@ -285,6 +284,9 @@ pub trait MemberSink {
         Ok(())
     }
 }
+
+/// Zeros that stand for the holes of sparse files.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// A sink that keeps nothing.
 pub struct NullSink;
@@ -1274,7 +1276,6 @@ where
 
 /// Hash `n` zero bytes (a hole) into both content digests.
 pub(crate) fn hash_zeros(sha: &mut Sha256, b3: &mut blake3::Hasher, mut n: u64) {
-    const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
     while n > 0 {
         let k = n.min(ZEROS.len() as u64) as usize;
         sha.update(&ZEROS[..k]);
