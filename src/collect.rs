@@ -59,6 +59,11 @@ pub enum CollectError {
 
 /// Receives progress; the CLI draws it, the library never prints.
 pub trait Progress {
+    /// A regular file of `size` bytes is about to be opened and read.
+    fn reading(&mut self, _path: &std::path::Path, _size: u64) {}
+    /// `bytes` more of the current file's logical content were read (holes of
+    /// sparse files included).
+    fn read(&mut self, _bytes: u64) {}
     /// A member was written; `content_bytes` is its content length.
     fn member(&mut self, path: &[u8], content_bytes: u64);
     /// A checkpoint was signed.
@@ -538,6 +543,7 @@ impl<'a, W: Write> Collector<'a, W> {
             self.hardlinks.insert((md.dev, md.ino), e.archive_path.clone());
         }
         let mut m = self.evidence_member(e, md, EntryKind::File, 0);
+        self.progress.reading(&e.fs_path, md.size);
         let (file, now) = match e.open_regular() {
             Ok(Opened::File { file, meta, noatime }) => {
                 self.without_noatime += u64::from(!noatime);
@@ -577,9 +583,9 @@ impl<'a, W: Write> Collector<'a, W> {
         if let Some(regions) = sparse_regions(&file, &now) {
             m.header.sparse_real_size = Some(now.size);
             m.header.size = sparse::stored_size(&regions);
-            return self.write_sparse(m, file, &now, &regions);
+            return self.write_sparse(m, (file, now, e), &regions);
         }
-        self.write_member(m, Some((file, now)))
+        self.write_member(m, Some((file, now, e)))
     }
 
     /// Files that report size 0 are read first (bounded), so that pseudo-files
@@ -599,6 +605,7 @@ impl<'a, W: Write> Collector<'a, W> {
             Ok(n) => m.detail = Some(format!("reported size 0; {n} bytes of content read")),
         }
         m.header.size = data.len() as u64;
+        self.progress.read(m.header.size);
         self.write_member_bytes(m, &data)
     }
 
@@ -642,14 +649,14 @@ impl<'a, W: Write> Collector<'a, W> {
 
     /// Write a member; for regular files, stream exactly `size` bytes from the
     /// open file whatever happens to it meanwhile, and note what did.
-    fn write_member(&mut self, mut m: Member, file: Option<(File, Meta)>) -> Result<(), CollectError> {
+    fn write_member(&mut self, mut m: Member, file: Option<Reading<'_>>) -> Result<(), CollectError> {
         let (offset, header_sha256) = self.write_header(&m.header)?;
         if !m.header.kind.has_content() {
             return self.finish_member(m, offset, header_sha256, None);
         }
         let mut digest = ContentDigest::new();
-        if let Some((f, before)) = file {
-            if let Some((status, detail)) = self.stream_content(f, &before, m.header.size, &mut digest)? {
+        if let Some(reading) = file {
+            if let Some((status, detail)) = self.stream_content(reading, m.header.size, &mut digest)? {
                 m.fail(status, detail);
             }
         }
@@ -658,7 +665,8 @@ impl<'a, W: Write> Collector<'a, W> {
 
     /// Write a sparse file: the map, then each data region read at its
     /// offset; the digests cover the logical content, holes included.
-    fn write_sparse(&mut self, mut m: Member, file: File, before: &Meta, regions: &[sparse::Region]) -> Result<(), CollectError> {
+    fn write_sparse(&mut self, mut m: Member, reading: Reading<'_>, regions: &[sparse::Region]) -> Result<(), CollectError> {
+        let (file, before, entry) = reading;
         let (offset, header_sha256) = self.write_header(&m.header)?;
         self.out.write(&sparse::encode_map(regions)).map_err(|e| self.output_err(e))?;
         let mut digest = ContentDigest::new();
@@ -667,6 +675,7 @@ impl<'a, W: Write> Collector<'a, W> {
         let mut short: Option<String> = None;
         for r in regions {
             digest.zeros(r.offset - logical);
+            self.progress.read(r.offset - logical);
             let mut done = 0u64;
             while done < r.len {
                 let want = (r.len - done).min(buf.len() as u64) as usize;
@@ -690,6 +699,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 digest.update(&buf[..k]);
                 self.out.write(&buf[..k]).map_err(|e| self.output_err(e))?;
                 done += k as u64;
+                self.progress.read(k as u64);
             }
             logical = r.offset + r.len;
         }
@@ -701,7 +711,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 MemberStatus::Shrank
             };
             m.fail(status, format!("{why}; the rest is zero-filled"));
-        } else if let Some((status, detail)) = changed_while_read(&file, before) {
+        } else if let Some((status, detail)) = changed_while_read(&file, &before, entry) {
             m.fail(status, detail);
         } else {
             let stored = m.header.size;
@@ -713,11 +723,11 @@ impl<'a, W: Write> Collector<'a, W> {
     /// Returns the status and detail when the file did not stay still.
     fn stream_content(
         &mut self,
-        mut f: File,
-        before: &Meta,
+        reading: Reading<'_>,
         size: u64,
         digest: &mut ContentDigest,
     ) -> Result<Option<(MemberStatus, String)>, CollectError> {
+        let (mut f, before, entry) = reading;
         let mut buf = vec![0u8; READ_CHUNK];
         let mut done: u64 = 0;
         let mut failure = None;
@@ -729,6 +739,7 @@ impl<'a, W: Write> Collector<'a, W> {
                     digest.update(&buf[..n]);
                     self.out.write(&buf[..n]).map_err(|e| self.output_err(e))?;
                     done += n as u64;
+                    self.progress.read(n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -765,7 +776,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 format!("grew while read; the first {size} bytes are archived"),
             )));
         }
-        Ok(changed_while_read(&f, before))
+        Ok(changed_while_read(&f, &before, entry))
     }
 
     fn write_custody_member(&mut self, path: &str, data: &[u8], secs: i64) -> Result<(), CollectError> {
@@ -859,7 +870,7 @@ impl<'a, W: Write> Collector<'a, W> {
 
 /// Whether an open file changed while it was read: its size, mtime or ctime
 /// differs from `before`.
-fn changed_while_read(f: &File, before: &Meta) -> Option<(MemberStatus, String)> {
+fn changed_while_read(f: &File, before: &Meta, entry: &SourceEntry) -> Option<(MemberStatus, String)> {
     match Meta::of_file(f) {
         Ok(after) if after.size != before.size => Some((
             MemberStatus::Changed,
@@ -868,9 +879,26 @@ fn changed_while_read(f: &File, before: &Meta) -> Option<(MemberStatus, String)>
         Ok(after) if after.mtime != before.mtime || after.ctime != before.ctime => {
             Some((MemberStatus::Changed, "modified while read (mtime or ctime changed)".into()))
         }
-        _ => None,
+        _ => match entry.stat() {
+            Ok(now) if (now.dev, now.ino) == (before.dev, before.ino) => None,
+            Ok(now) => Some((
+                MemberStatus::Changed,
+                format!(
+                    "replaced (e.g. rotated) while read: the path now leads to inode {}; the content archived is that of inode {}, as opened",
+                    now.ino, before.ino
+                ),
+            )),
+            Err(_) => Some((
+                MemberStatus::Changed,
+                format!("renamed or deleted while read; the content archived is that of inode {}, as opened", before.ino),
+            )),
+        },
     }
 }
+
+/// A regular file being read: the open file, its metadata when opened, and
+/// the walk's entry for it.
+type Reading<'e> = (File, Meta, &'e SourceEntry);
 
 /// Detail for a file whose path led to another inode when it was opened.
 fn replaced_detail(walked: &Meta, opened: &Meta) -> String {

@@ -425,14 +425,19 @@ impl ProgressBar {
 }
 
 impl Progress for ProgressBar {
-    fn member(&mut self, path: &[u8], content_bytes: u64) {
+    fn reading(&mut self, path: &std::path::Path, _size: u64) {
         if let Some(b) = &self.bar {
-            b.inc(content_bytes);
-            let name = source::display(path);
+            let name = path.to_string_lossy();
             let short: String = name.chars().rev().take(50).collect::<Vec<_>>().into_iter().rev().collect();
             b.set_message(short);
         }
     }
+    fn read(&mut self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+    fn member(&mut self, _path: &[u8], _content_bytes: u64) {}
     fn checkpoint(&mut self, _seq: u64, _tar_bytes: u64) {}
 }
 

@@ -217,6 +217,11 @@ impl SourceEntry {
         Ok(Opened::File { file, meta, noatime })
     }
 
+    /// `statx` of the path now, not following a symlink.
+    pub fn stat(&self) -> std::io::Result<Meta> {
+        statx_at(self.parent.as_deref(), &self.name)
+    }
+
     /// The target of this symlink.
     pub fn read_link(&self) -> std::io::Result<Vec<u8>> {
         let target = match &self.parent {
