@@ -2,6 +2,8 @@
 //! third-party tools, build source trees in temporary directories.
 #![allow(dead_code)]
 
+pub mod tree;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
