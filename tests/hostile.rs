@@ -286,7 +286,18 @@ fn hostile_tree_round_trips_through_gnu_tar_and_bsdtar() {
     let diffs = differences(&before, &snapshot(&extract_root(&bsd)), |f| expected(f, true));
     assert!(diffs.is_empty(), "bsdtar extraction differs:\n{}", diffs.join("\n"));
 
-    for dest in [&gnu, &bsd] {
+    let ours = dir.path().join("ours");
+    let o = run(custody()
+        .arg("extract")
+        .arg(&archive)
+        .arg("--into")
+        .arg(&ours)
+        .arg("--key")
+        .arg(pub_of(&key)));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let sparse = &before[b"types/sparse".as_slice()];
+    assert_eq!(snapshot(&extract_root(&ours))[b"types/sparse".as_slice()].content, sparse.content);
+    for dest in [&gnu, &bsd, &ours] {
         let md = std::fs::metadata(extract_root(dest).join("types/sparse")).unwrap();
         assert!(
             md.blocks() * 512 < 1 << 20,
