@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         checkpoint_seconds: 60,
         zstd_level: 3,
         zstd_workers: 0,
+        stop: None,
     };
     let mut progress = NoProgress;
     let (summary, archive) = Collector::start(Vec::new(), &mut signer, opts, &mut progress)?.run()?;

@@ -8,6 +8,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -98,6 +100,10 @@ pub struct CollectOptions {
     pub zstd_level: i32,
     /// zstd worker threads (0: compress on the calling thread).
     pub zstd_workers: u32,
+    /// Set to a signal number to stop the collection: the member being read
+    /// is cut short (zero-filled, status `interrupted`), a final signed
+    /// checkpoint is written, and no seal.
+    pub stop: Option<Arc<AtomicUsize>>,
 }
 
 /// What a finished collection produced.
@@ -115,6 +121,9 @@ pub struct CollectSummary {
     pub totals: Totals,
     /// Statuses at the seal.
     pub statuses: BTreeMap<String, u64>,
+    /// Why the collection stopped before its seal, when it did (the archive
+    /// then ends with a signed checkpoint and verifies as incomplete).
+    pub stopped: Option<String>,
     /// SHA-256 of the compressed bytes written.
     pub archive_sha256: String,
     /// Compressed bytes written.
@@ -398,6 +407,9 @@ impl<'a, W: Write> Collector<'a, W> {
         let walk_opts = self.opts.walk.clone();
         let mut failure: Option<CollectError> = None;
         let walked = source::walk(&sources, &walk_opts, |item| {
+            if self.stop_signal().is_some() {
+                return Err(io::Error::other("collection stopped by a signal"));
+            }
             let r = match item {
                 WalkItem::Entry(e) => self.archive_entry(&e),
                 WalkItem::Skipped { archive_path, reason } => {
@@ -419,11 +431,32 @@ impl<'a, W: Write> Collector<'a, W> {
         if let Some(e) = failure {
             return Err(e);
         }
+        if let Some(signal) = self.stop_signal() {
+            return self.stop(signal);
+        }
         if let Ok(stats) = &walked {
             self.without_noatime += stats.dirs_without_noatime;
         }
         walked.map_err(|e| self.output_err(e))?;
         self.seal("completed")
+    }
+
+    /// The signal that asked the collection to stop, if one did.
+    fn stop_signal(&self) -> Option<usize> {
+        self.opts.stop.as_ref().map(|s| s.load(Ordering::SeqCst)).filter(|&s| s != 0)
+    }
+
+    /// Stop before the seal: sign what was written so far in a final
+    /// checkpoint that says why, and end the zstd frame.
+    fn stop(mut self, signal: usize) -> Result<(CollectSummary, W), CollectError> {
+        let why = format!("interrupted by {}", signal_name(signal));
+        self.checkpoint(None, Some(why.clone()))?;
+        let w = self
+            .out
+            .end_frame(true)
+            .map_err(|e| self.output_err(e))?
+            .expect("last frame returns the writer");
+        Ok(self.summary(w, Some(why)))
     }
 
     fn maybe_checkpoint(&mut self) -> Result<(), CollectError> {
@@ -432,7 +465,7 @@ impl<'a, W: Write> Collector<'a, W> {
             || self.segment_doc_bytes >= MAX_CHECKPOINT_DOC_ESTIMATE
             || self.last_checkpoint.elapsed() >= Duration::from_secs(self.opts.checkpoint_seconds);
         if due && (self.segment_evidence > 0 || !self.segment_skipped.is_empty()) {
-            self.checkpoint(None)?;
+            self.checkpoint(None, None)?;
         }
         Ok(())
     }
@@ -679,6 +712,15 @@ impl<'a, W: Write> Collector<'a, W> {
             let mut done = 0u64;
             while done < r.len {
                 let want = (r.len - done).min(buf.len() as u64) as usize;
+                if short.is_none() {
+                    if let Some(signal) = self.stop_signal() {
+                        short = Some(format!(
+                            "collection interrupted by {} at byte {}",
+                            signal_name(signal),
+                            r.offset + done
+                        ));
+                    }
+                }
                 let n = if short.is_some() {
                     0
                 } else {
@@ -707,6 +749,8 @@ impl<'a, W: Write> Collector<'a, W> {
         if let Some(why) = short {
             let status = if why.starts_with("read failed") {
                 MemberStatus::ReadError
+            } else if why.starts_with("collection interrupted") {
+                MemberStatus::Interrupted
             } else {
                 MemberStatus::Shrank
             };
@@ -731,7 +775,12 @@ impl<'a, W: Write> Collector<'a, W> {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut done: u64 = 0;
         let mut failure = None;
+        let mut stopped = None;
         while done < size {
+            if let Some(signal) = self.stop_signal() {
+                stopped = Some(signal);
+                break;
+            }
             let want = (size - done).min(buf.len() as u64) as usize;
             match f.read(&mut buf[..want]) {
                 Ok(0) => break,
@@ -757,6 +806,15 @@ impl<'a, W: Write> Collector<'a, W> {
                 digest.update(&buf[..k]);
                 self.out.write(&buf[..k]).map_err(|e| self.output_err(e))?;
                 left -= k as u64;
+            }
+            if let Some(signal) = stopped {
+                return Ok(Some((
+                    MemberStatus::Interrupted,
+                    format!(
+                        "collection interrupted by {} after {done} of {size} bytes; the rest is zero-filled",
+                        signal_name(signal)
+                    ),
+                )));
             }
             return Ok(Some(match failure {
                 Some(e) => (
@@ -791,9 +849,10 @@ impl<'a, W: Write> Collector<'a, W> {
         self.write_member_bytes(m, data)
     }
 
-    fn checkpoint(&mut self, seal: Option<Seal>) -> Result<(), CollectError> {
+    fn checkpoint(&mut self, seal: Option<Seal>, stopped: Option<String>) -> Result<(), CollectError> {
         self.seq += 1;
         let is_seal = seal.is_some();
+        let stopped_here = stopped.clone();
         let (time_text, secs) = now_rfc3339();
         let manifest: Vec<u8> = self
             .segment_members
@@ -822,6 +881,7 @@ impl<'a, W: Write> Collector<'a, W> {
             time: time_text,
             totals: self.totals.clone(),
             seal,
+            stopped,
         };
         let bytes = doc::to_document_bytes(&cp);
         let sig = self.signer.sign(&bytes)?;
@@ -831,7 +891,7 @@ impl<'a, W: Write> Collector<'a, W> {
         self.chain = doc::chain_value(&bytes);
         self.write_custody_member(&doc::checkpoint_path(self.seq), &bytes, secs)?;
         self.write_custody_member(&doc::signature_path(self.seq), &sig, secs)?;
-        if !is_seal {
+        if !is_seal && stopped_here.is_none() {
             self.out.end_frame(false).map_err(|e| self.output_err(e))?;
         }
         self.last_checkpoint = Instant::now();
@@ -847,13 +907,17 @@ impl<'a, W: Write> Collector<'a, W> {
             opened_without_noatime: self.without_noatime,
             reason: reason.into(),
         };
-        self.checkpoint(Some(seal))?;
+        self.checkpoint(Some(seal), None)?;
         self.out.zeros(tar::END_OF_ARCHIVE_LEN as u64).map_err(|e| self.output_err(e))?;
         let w = self
             .out
             .end_frame(true)
             .map_err(|e| self.output_err(e))?
             .expect("last frame returns the writer");
+        Ok(self.summary(w, None))
+    }
+
+    fn summary(&self, w: HashingWriter<W>, stopped: Option<String>) -> (CollectSummary, W) {
         let summary = CollectSummary {
             archive_id: self.archive_id.clone(),
             chain: self.chain.clone(),
@@ -861,10 +925,11 @@ impl<'a, W: Write> Collector<'a, W> {
             checkpoints: self.seq,
             totals: self.totals.clone(),
             statuses: self.statuses.clone(),
+            stopped,
             archive_sha256: hex::encode(w.sha.finalize()),
             archive_bytes: w.bytes,
         };
-        Ok((summary, w.inner))
+        (summary, w.inner)
     }
 }
 
@@ -1032,6 +1097,17 @@ fn noatime_scope() -> &'static str {
     match effective {
         Some(caps) if caps & (1 << CAP_FOWNER) != 0 => "all",
         _ => "owned",
+    }
+}
+
+/// A signal's conventional name, for records and messages.
+pub fn signal_name(signal: usize) -> String {
+    match signal as i32 {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        other => format!("signal {other}"),
     }
 }
 

@@ -4,6 +4,8 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
@@ -21,6 +23,7 @@ mod exit {
     pub const USAGE: u8 = 2;
     pub const COLLECTION_INCOMPLETE: u8 = 3;
     pub const NOT_AN_ARCHIVE: u8 = 4;
+    pub const COLLECTION_STOPPED: u8 = 5;
     pub const INCOMPLETE: u8 = 10;
     pub const UNTRUSTED: u8 = 11;
     pub const TAMPERED: u8 = 12;
@@ -33,6 +36,7 @@ Exit codes:
   2   usage error (bad arguments)
   3   collect stopped before its seal (output closed or full); the partial archive verifies as incomplete
   4   the input is not a custody archive
+  5   collect stopped by SIGINT/SIGTERM/SIGHUP after signing a final checkpoint; the archive verifies as incomplete
   10  verdict: incomplete (intact up to its last checkpoint, no seal)
   11  verdict: untrusted (intact, signer not among the trusted keys)
   12  verdict: tampered";
@@ -324,6 +328,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         checkpoint_seconds: args.checkpoint_seconds,
         zstd_level: args.level,
         zstd_workers: if threads > 1 { threads } else { 0 },
+        stop: Some(stop_on_signals()?),
     };
     let fingerprint = signer::fingerprint(&signer.public_key());
     let mut progress = ProgressBar::new(!args.quiet && io::stderr().is_terminal(), &sources);
@@ -349,6 +354,12 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
             args.output.display().to_string()
         }
     );
+    if let Some(why) = &summary.stopped {
+        let _ = writeln!(
+            report,
+            "STOPPED      {why}: a final signed checkpoint covers everything written; the archive verifies as incomplete"
+        );
+    }
     let _ = writeln!(report, "archive sha256 {}", summary.archive_sha256);
     let _ = writeln!(report, "chain        {}", summary.chain);
     let _ = writeln!(report, "signer       {fingerprint} ({})", signer.source_name());
@@ -377,7 +388,26 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         write!(o, "{report}")?;
         writeln!(o, "sidecar      {}", sidecar.display())?;
     }
-    Ok(exit::OK)
+    Ok(if summary.stopped.is_some() {
+        exit::COLLECTION_STOPPED
+    } else {
+        exit::OK
+    })
+}
+
+/// A flag that SIGINT, SIGTERM and SIGHUP set to their number, so that the
+/// collector stops with a final signed checkpoint. A second such signal
+/// exits at once (code 130), without that checkpoint.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicUsize>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicUsize::new(0));
+    let armed = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&armed))?;
+        signal_hook::flag::register_usize(signal, Arc::clone(&stop), signal as usize)?;
+        signal_hook::flag::register(signal, Arc::clone(&armed))?;
+    }
+    Ok(stop)
 }
 
 /// Progress on stderr with rate and (once a metadata pre-scan finishes) ETA.

@@ -67,6 +67,9 @@ pub enum FindingKind {
     CollectionFailure,
     /// An entry was skipped during collection (a fact, not tampering).
     CollectionSkip,
+    /// The collector was stopped (by a signal) and signed a last checkpoint
+    /// saying so (a fact, not tampering).
+    CollectionStopped,
     /// Compressed bytes are damaged.
     CompressedDamage,
     /// A tar header is malformed.
@@ -104,7 +107,7 @@ impl FindingKind {
     pub fn level(self) -> Level {
         match self {
             FindingKind::Truncated | FindingKind::MissingEndMarker | FindingKind::UntrustedSigner => Level::Warning,
-            FindingKind::CollectionFailure | FindingKind::CollectionSkip => Level::Info,
+            FindingKind::CollectionFailure | FindingKind::CollectionSkip | FindingKind::CollectionStopped => Level::Info,
             _ => Level::Error,
         }
     }
@@ -752,7 +755,11 @@ impl<R: BufRead> Verifier<'_, R> {
     /// Members after the last checkpoint: unproven.
     fn flush_unproven(&mut self) -> Result<(), VerifyError> {
         let members = std::mem::take(&mut self.segment_members);
-        self.unproven_members += members.len() as u64;
+        // The document and signature of a checkpoint already verified are
+        // not unproven evidence.
+        let proven = self.proven.checkpoints;
+        let verified_custody = |o: &Observed| doc::parse_checkpoint_path(&o.meta.path).is_some_and(|(seq, _)| seq <= proven);
+        self.unproven_members += members.iter().filter(|o| !verified_custody(o)).count() as u64;
         let outcomes: Vec<MemberOutcome> = members.into_iter().map(|o| outcome(o, None, Proof::Unproven)).collect();
         self.sink.segment(&outcomes).map_err(VerifyError::Sink)
     }
@@ -1083,6 +1090,13 @@ impl<R: BufRead> Verifier<'_, R> {
         for s in &cp.skipped {
             let msg = format!("{}: not collected ({})", s.path.display(), s.reason);
             self.find(FindingKind::CollectionSkip, msg, s.path.to_bytes().as_deref(), None, Some(cp.seq));
+        }
+        if let Some(why) = &cp.stopped {
+            let msg = format!(
+                "the collector stopped after checkpoint {} ({why}) and signed it as its last",
+                cp.seq
+            );
+            self.find(FindingKind::CollectionStopped, msg, None, None, Some(cp.seq));
         }
     }
 

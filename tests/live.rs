@@ -95,6 +95,7 @@ fn collect_with(root: &Path, acts: HashMap<PathBuf, Act>) -> (Vec<u8>, String) {
         checkpoint_seconds: 3600,
         zstd_level: 1,
         zstd_workers: 0,
+        stop: None,
     };
     let mut hooks = Hooks {
         acts,

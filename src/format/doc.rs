@@ -187,6 +187,9 @@ pub enum MemberStatus {
     Unreadable,
     /// A read failed part-way; the rest is zero-filled to `size`.
     ReadError,
+    /// The collection was stopped (by a signal) while this file was read;
+    /// the rest is zero-filled to `size`.
+    Interrupted,
     /// A socket: recorded as an empty regular file, never opened.
     Socket,
     /// A directory on another filesystem: recorded, not descended into.
@@ -206,6 +209,7 @@ impl MemberStatus {
             MemberStatus::Vanished => "vanished",
             MemberStatus::Unreadable => "unreadable",
             MemberStatus::ReadError => "read-error",
+            MemberStatus::Interrupted => "interrupted",
             MemberStatus::Socket => "socket",
             MemberStatus::OtherFilesystem => "other-filesystem",
             MemberStatus::Custody => "custody",
@@ -344,6 +348,10 @@ pub struct CheckpointDoc {
     /// Present on the last checkpoint only.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub seal: Option<Seal>,
+    /// Why the collector stopped after this checkpoint without a seal (for
+    /// example "interrupted by SIGTERM"); present on that checkpoint only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped: Option<String>,
 }
 
 /// The chain value after a document: SHA-256 of its exact bytes. The value
