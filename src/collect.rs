@@ -30,6 +30,10 @@ pub const DEFAULT_CHECKPOINT_MEMBERS: u64 = 20_000;
 pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
 /// Largest `--checkpoint-members` accepted, which bounds a checkpoint's size.
 pub const MAX_CHECKPOINT_MEMBERS: u64 = 100_000;
+/// A zstd frame ends at the first member boundary after this many tar
+/// bytes (and after every non-final checkpoint), so damage to compressed
+/// bytes loses at most the frames it touches.
+pub const FRAME_BYTES: u64 = 16 * 1024 * 1024;
 /// Default zstd level.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// A file that reports size 0 is read up to this many bytes (procfs and
@@ -156,6 +160,8 @@ struct TarStream<W: Write> {
     level: i32,
     workers: u32,
     pos: u64,
+    /// Tar offset where the current zstd frame began.
+    frame_start: u64,
     segment: Sha256,
 }
 
@@ -171,6 +177,7 @@ impl<W: Write> TarStream<W> {
             level,
             workers,
             pos: 0,
+            frame_start: 0,
             segment: Sha256::new(),
         })
     }
@@ -214,6 +221,7 @@ impl<W: Write> TarStream<W> {
             return Ok(Some(w));
         }
         self.encoder = Some(Self::encoder(w, self.level, self.workers)?);
+        self.frame_start = self.pos;
         Ok(None)
     }
 }
@@ -466,6 +474,10 @@ impl<'a, W: Write> Collector<'a, W> {
             || self.last_checkpoint.elapsed() >= Duration::from_secs(self.opts.checkpoint_seconds);
         if due && (self.segment_evidence > 0 || !self.segment_skipped.is_empty()) {
             self.checkpoint(None, None)?;
+        } else if self.out.pos - self.out.frame_start >= FRAME_BYTES {
+            // Damage to a frame loses only that frame: end one between members
+            // every so often, not only at checkpoints.
+            self.out.end_frame(false).map_err(|e| self.output_err(e))?;
         }
         Ok(())
     }

@@ -31,7 +31,8 @@ pub struct Extractor {
     staging: PathBuf,
     salvage: bool,
     current: Option<(PathBuf, File)>,
-    staged: Vec<Option<PathBuf>>,
+    /// Staged content of regular-file members not yet placed, by member index.
+    staged: BTreeMap<u64, PathBuf>,
     symlinks: Vec<(PathBuf, Vec<u8>, Vec<u8>)>,
     dir_times: BTreeMap<PathBuf, Timestamp>,
     /// What happened so far.
@@ -65,7 +66,7 @@ impl Extractor {
             staging,
             salvage,
             current: None,
-            staged: Vec::new(),
+            staged: BTreeMap::new(),
             symlinks: Vec::new(),
             dir_times: BTreeMap::new(),
             summary: ExtractSummary::default(),
@@ -195,9 +196,7 @@ impl MemberSink for Extractor {
             let p = self.staging.join(self.counter.to_string());
             let f = File::create(&p)?;
             self.current = Some((p.clone(), f));
-            self.staged.push(Some(p));
-        } else {
-            self.staged.push(None);
+            self.staged.insert(meta.index, p);
         }
         Ok(())
     }
@@ -221,12 +220,12 @@ impl MemberSink for Extractor {
 
     fn segment(&mut self, members: &[MemberOutcome]) -> io::Result<()> {
         self.current = None;
-        // Members already started beyond this segment (the next checkpoint's
-        // own members) keep their staged content for the next call.
-        let mut staged: Vec<Option<PathBuf>> = std::mem::take(&mut self.staged);
-        self.staged = staged.split_off(members.len().min(staged.len()));
-        for (i, o) in members.iter().enumerate() {
-            let file = staged.get(i).cloned().flatten();
+        // Content is matched to its member by the member's index, never by
+        // position: a member cut short by damage is started but never
+        // reported, and its staged bytes must not be given to another (they
+        // go when the staging area is removed at the end).
+        for o in members.iter() {
+            let file = self.staged.remove(&o.meta.index);
             let accept = match &o.proof {
                 Proof::Proven => Ok(false),
                 Proof::MatchesListing | Proof::Unproven if self.salvage => Ok(true),

@@ -8,6 +8,7 @@
 pub mod collect;
 pub mod extract;
 pub mod format;
+pub mod frames;
 pub mod signer;
 pub mod source;
 pub mod verify;

@@ -12,6 +12,7 @@ use crate::format::doc::{self, CheckpointDoc, HeaderDoc, MemberEntry, PathText, 
 use crate::format::sparse;
 use crate::format::tar::{self, EntryKind, Timestamp, BLOCK};
 use crate::format::{MAX_DOCUMENT_LEN, MAX_PAX_LEN};
+use crate::frames::FrameReader;
 use crate::signer::{self, TrustAnchors};
 
 /// The four-word answer.
@@ -213,6 +214,9 @@ pub struct VerifyOptions {
 /// Metadata of a member as read from the stream, for sinks.
 #[derive(Clone, Debug)]
 pub struct MemberMeta {
+    /// Position of this member among all members read, from 0: a stable
+    /// identity for sinks (offsets can be corrected after damage).
+    pub index: u64,
     /// Offset of its first header byte.
     pub offset: u64,
     /// Path (pax `path`, else ustar name).
@@ -297,7 +301,7 @@ impl MemberSink for NullSink {}
 
 /// Byte source: decompressed stream with position and truncation tracking.
 struct Stream<R: BufRead> {
-    inner: zstd::stream::read::Decoder<'static, R>,
+    inner: FrameReader<R>,
     pos: u64,
 }
 
@@ -371,6 +375,18 @@ struct Verifier<'s, R: BufRead> {
     pending_segment_digest: Option<String>,
     unproven_members: u64,
     seal_proven: bool,
+    /// Set after damage was skipped: the index in `segment_members` from
+    /// which members' tar offsets are relative to an unknown loss.
+    lost_from: Option<usize>,
+    /// Where reading stopped while a checkpoint was handled, and whether
+    /// because of damage (which `run` may skip).
+    stopped_at: Option<(bool, u64)>,
+    /// Members whose header was read so far.
+    members_read: u64,
+    /// Totals of the last checkpoint read.
+    last_totals: Option<Totals>,
+    /// Evidence members read before damage destroyed their checkpoint.
+    evidence_seen_before_loss: u64,
 }
 
 /// Most members a segment may hold before the verifier stops keeping them.
@@ -385,7 +401,7 @@ pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink
     if head.len() < 4 || (head[..4] != ZSTD_MAGIC && !skippable) {
         return Err(VerifyError::NotAnArchive("the input does not start with a zstd frame".into()));
     }
-    let decoder = zstd::stream::read::Decoder::with_buffer(buffered)?;
+    let decoder = FrameReader::new(buffered)?;
     let mut v = Verifier {
         stream: Stream { inner: decoder, pos: 0 },
         sink,
@@ -404,6 +420,11 @@ pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink
         pending_segment_digest: None,
         unproven_members: 0,
         seal_proven: false,
+        lost_from: None,
+        stopped_at: None,
+        members_read: 0,
+        last_totals: None,
+        evidence_seen_before_loss: 0,
     };
     v.read_header_document()?;
     v.run()?;
@@ -432,11 +453,11 @@ impl<R: BufRead> Verifier<'_, R> {
                 self.find(FindingKind::Truncated, msg, None, Some(offset), None)
             }
             ReadEnd::Damaged(e) => {
-                let msg = format!("compressed data is damaged near tar offset {offset} ({e}); nothing after it can be read");
+                let msg = format!("compressed data is damaged near tar offset {offset} ({e})");
                 self.find(FindingKind::CompressedDamage, msg, None, Some(offset), None)
             }
             ReadEnd::Malformed { reason, .. } => {
-                let msg = format!("{reason} at tar offset {offset}; nothing after it can be read");
+                let msg = format!("{reason} at tar offset {offset}");
                 self.find(FindingKind::MalformedHeader, msg, None, Some(offset), None)
             }
         }
@@ -521,7 +542,8 @@ impl<R: BufRead> Verifier<'_, R> {
                 }
             };
         }
-        let meta = member_meta(offset, &ustar, &pax);
+        let meta = member_meta(self.members_read, offset, &ustar, &pax);
+        self.members_read += 1;
         if let Some((_, false)) = doc::parse_checkpoint_path(&meta.path) {
             self.end_segment_bytes();
         }
@@ -727,6 +749,12 @@ impl<R: BufRead> Verifier<'_, R> {
                         if self.checkpoint(seq, m)? {
                             return self.after_seal();
                         }
+                        if let Some((damaged, off)) = self.stopped_at.take() {
+                            if damaged && self.resync(off)? {
+                                continue;
+                            }
+                            return Ok(());
+                        }
                     } else {
                         self.push_observed(*m);
                     }
@@ -737,9 +765,59 @@ impl<R: BufRead> Verifier<'_, R> {
                     return self.flush_unproven();
                 }
                 Next::Stopped(end, off) => {
+                    let damaged = matches!(end, ReadEnd::Damaged(_) | ReadEnd::Malformed { .. });
                     self.stopped(end, off, "inside a member or between members");
+                    if damaged && self.resync(off)? {
+                        continue;
+                    }
                     return self.flush_unproven();
                 }
+            }
+        }
+    }
+
+    /// After damage at tar offset `off`: skip to the next zstd frame, if
+    /// any. The members read from there on are checked against the next
+    /// checkpoint's listing one by one; their tar offsets are known again
+    /// once that checkpoint says where its segment ends.
+    fn resync(&mut self, off: u64) -> Result<bool, VerifyError> {
+        let seq = self.checkpoint_seq + 1;
+        // A frame's checksum is checked at its end, so bytes it gave before
+        // the error may be corrupt: members read from it are not kept.
+        let frame_tar_start = self.stream.pos - (self.stream.inner.produced() - self.stream.inner.frame_begin_produced());
+        let keep = self
+            .segment_members
+            .iter()
+            .position(|o| o.meta.offset >= frame_tar_start)
+            .unwrap_or(self.segment_members.len());
+        if keep < self.segment_members.len() {
+            let suspect: Vec<Observed> = self.segment_members.drain(keep..).collect();
+            let msg = format!(
+                "{} members were read from the damaged zstd frame (from tar offset {frame_tar_start}) and are discarded: their bytes cannot be trusted",
+                suspect.len()
+            );
+            self.find(FindingKind::CompressedDamage, msg, None, Some(frame_tar_start), Some(seq));
+            let why = "it was read from a damaged zstd frame".to_string();
+            let outcomes: Vec<MemberOutcome> = suspect.into_iter().map(|o| outcome(o, None, Proof::Altered(why.clone()))).collect();
+            self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+        }
+        match self.stream.inner.resync()? {
+            None => {
+                let msg = "no intact zstd frame follows the damage: nothing after it can be read".to_string();
+                self.find(FindingKind::CompressedDamage, msg, None, Some(off), Some(seq));
+                Ok(false)
+            }
+            Some((from, to)) => {
+                let msg = format!(
+                    "compressed bytes {from}..{to} are lost (the damaged zstd frame); reading resumes at the next frame, and the members it holds are checked one by one against the next signed checkpoint"
+                );
+                self.find(FindingKind::CompressedDamage, msg, None, Some(off), Some(seq));
+                if self.lost_from.is_none() {
+                    self.lost_from = Some(self.segment_members.len());
+                }
+                self.segment = Sha256::new();
+                self.pending_segment_digest = None;
+                Ok(true)
             }
         }
     }
@@ -787,8 +865,14 @@ impl<R: BufRead> Verifier<'_, R> {
                 return self.reject_segment(seq, *m, None, "its checkpoint has no signature").map(|_| false);
             }
             Next::Stopped(end, off) => {
+                let damaged = matches!(end, ReadEnd::Damaged(_) | ReadEnd::Malformed { .. });
                 self.stopped(end, off, &format!("inside the signature of checkpoint {seq}"));
-                self.flush_unproven()?;
+                if !damaged {
+                    self.flush_unproven()?;
+                }
+                // After damage the members stay for `resync`, which discards
+                // those read from the damaged frame (this checkpoint too).
+                self.stopped_at = Some((damaged, off));
                 return Ok(false);
             }
         };
@@ -826,7 +910,72 @@ impl<R: BufRead> Verifier<'_, R> {
         let Some(cp) = cp else {
             return self.reject_segment(seq, *m, Some(*sig), "its checkpoint is unreadable");
         };
-        ok &= self.check_checkpoint_fields(seq, &cp, json_offset, &segment_digest);
+        let (mut m, mut sig) = (m, sig);
+        let json_offset = match self.lost_from.take() {
+            Some(from) => {
+                if seq > self.checkpoint_seq + 1 && from > 0 {
+                    // The checkpoint that would prove the members read before
+                    // the damage was itself lost.
+                    let before: Vec<Observed> = self.segment_members.drain(..from).collect();
+                    self.evidence_seen_before_loss = before
+                        .iter()
+                        .filter(|o| !o.meta.path.starts_with(crate::format::CUSTODY_DIR.as_bytes()))
+                        .count() as u64;
+                    let msg = format!(
+                        "{} members read before the damage belonged to checkpoint {}, which the damage destroyed: they are unproven",
+                        before.len(),
+                        self.checkpoint_seq + 1
+                    );
+                    self.find(FindingKind::CompressedDamage, msg, None, None, Some(self.checkpoint_seq + 1));
+                    self.unproven_members += before.len() as u64;
+                    let outcomes: Vec<MemberOutcome> = before.into_iter().map(|o| outcome(o, None, Proof::Unproven)).collect();
+                    self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+                }
+                if seq > self.checkpoint_seq + 1 {
+                    let evidence = |o: &Observed| !o.meta.path.starts_with(crate::format::CUSTODY_DIR.as_bytes());
+                    let seen = self.segment_members.iter().filter(|o| evidence(o)).count() as u64 + self.evidence_seen_before_loss;
+                    let before = self.last_totals.as_ref().map_or(0, |t| t.evidence_members);
+                    let lost = cp.totals.evidence_members.saturating_sub(before).saturating_sub(seen);
+                    let msg = format!(
+                        "checkpoint{} {} destroyed by the damage, with the members listed there: by checkpoint {seq}'s running totals, {lost} evidence members collected before it are missing from the stream",
+                        if seq - self.checkpoint_seq > 2 { "s" } else { "" },
+                        if seq - self.checkpoint_seq > 2 {
+                            format!("{}..{} were", self.checkpoint_seq + 1, seq - 1)
+                        } else {
+                            format!("{} was", self.checkpoint_seq + 1)
+                        }
+                    );
+                    self.find(FindingKind::MemberMissing, msg, None, None, Some(seq));
+                }
+                self.evidence_seen_before_loss = 0;
+                let from = if seq > self.checkpoint_seq + 1 { 0 } else { from };
+                // Bytes were lost before this checkpoint: its own range says
+                // where its document begins, which calibrates the offsets of
+                // the members read since the damage.
+                let delta = cp.range.end.wrapping_sub(json_offset);
+                for o in self.segment_members[from..].iter_mut().chain([&mut *m, &mut *sig]) {
+                    o.meta.offset = o.meta.offset.wrapping_add(delta);
+                }
+                self.stream.pos = self.stream.pos.wrapping_add(delta);
+                let msg = format!(
+                    "checkpoint {seq} covers bytes {}..{} that the damage above cut short: its chain link and segment digest cannot be checked, only its signature and, one by one, the members that survive",
+                    cp.range.start, cp.range.end
+                );
+                self.find(
+                    FindingKind::CompressedDamage,
+                    msg,
+                    Some(&m.meta.path),
+                    Some(cp.range.end),
+                    Some(seq),
+                );
+                ok &= self.check_checkpoint_identity(seq, &cp, cp.range.end);
+                cp.range.end
+            }
+            None => {
+                ok &= self.check_checkpoint_fields(seq, &cp, json_offset, &segment_digest);
+                json_offset
+            }
+        };
         ok &= self.check_custody_headers(seq, &cp, &m, &sig);
         let listing_ok = self.compare_members(seq, &cp);
         let members = std::mem::take(&mut self.segment_members);
@@ -847,6 +996,7 @@ impl<R: BufRead> Verifier<'_, R> {
         self.chain = doc::chain_value(&bytes);
         self.checkpoint_seq = seq;
         self.prev_end = json_offset;
+        self.last_totals = Some(cp.totals.clone());
         let is_seal = cp.seal.is_some();
         if is_seal {
             self.sealed = cp.seal.clone();
@@ -872,6 +1022,23 @@ impl<R: BufRead> Verifier<'_, R> {
             self.segment_members.push(s);
         }
         Ok(false)
+    }
+
+    /// After damage: only what does not depend on the lost bytes: format,
+    /// type, sequence number and archive id.
+    fn check_checkpoint_identity(&mut self, seq: u64, cp: &CheckpointDoc, offset: u64) -> bool {
+        let path = doc::checkpoint_path(seq).into_bytes();
+        let same_archive = self.header.as_ref().is_none_or(|h| h.archive_id == cp.archive_id);
+        let ok = doc::check_format(&cp.format)
+            && cp.doc_type == doc::CHECKPOINT_TYPE
+            && cp.seq == seq
+            && seq > self.checkpoint_seq
+            && same_archive;
+        if !ok {
+            let msg = format!("checkpoint {seq} does not belong here (format, type, sequence number or archive id)");
+            self.find(FindingKind::ChainBroken, msg, Some(&path), Some(offset), Some(seq));
+        }
+        ok
     }
 
     fn check_checkpoint_fields(&mut self, seq: u64, cp: &CheckpointDoc, offset: u64, segment_digest: &str) -> bool {
@@ -1223,7 +1390,7 @@ impl<R: BufRead> Verifier<'_, R> {
     }
 }
 
-fn member_meta(offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8>, Vec<u8>)]) -> MemberMeta {
+fn member_meta(index: u64, offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8>, Vec<u8>)]) -> MemberMeta {
     let get = |k: &[u8]| pax.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let text = |k: &[u8]| get(k).and_then(|v| String::from_utf8(v).ok());
     let stored_size = text(b"size").and_then(|s| s.parse().ok()).unwrap_or(ustar.size);
@@ -1236,6 +1403,7 @@ fn member_meta(offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8>, Vec<u8>)]
         None => None,
     };
     MemberMeta {
+        index,
         offset,
         path: path.or_else(|| get(b"path")).unwrap_or_else(|| ustar.name.clone()),
         kind: ustar.kind,
