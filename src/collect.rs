@@ -305,7 +305,15 @@ struct Member {
 impl Member {
     fn fail(&mut self, status: MemberStatus, detail: String) {
         self.status = status;
-        self.detail = Some(detail);
+        self.note(detail);
+    }
+
+    /// Add to the detail, keeping what was noted before.
+    fn note(&mut self, detail: String) {
+        self.detail = Some(match self.detail.take() {
+            Some(earlier) => format!("{detail}; {earlier}"),
+            None => detail,
+        });
     }
 }
 
@@ -513,7 +521,7 @@ impl<'a, W: Write> Collector<'a, W> {
         h.atime = Some(m.atime);
         h.ctime = Some(m.ctime);
         let mut detail = None;
-        match read_xattrs(&e.fs_path) {
+        match read_xattrs(&e.xattr_path()) {
             Ok(xattrs) => {
                 h.acl_access = acl_text_of(&xattrs, ACL_ACCESS_XATTR);
                 h.acl_default = acl_text_of(&xattrs, ACL_DEFAULT_XATTR);
@@ -647,7 +655,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 );
             }
             Ok(0) => {}
-            Ok(n) => m.detail = Some(format!("reported size 0; {n} bytes of content read")),
+            Ok(n) => m.note(format!("reported size 0; {n} bytes of content read")),
         }
         m.header.size = data.len() as u64;
         self.progress.read(m.header.size);
@@ -771,7 +779,8 @@ impl<'a, W: Write> Collector<'a, W> {
             m.fail(status, detail);
         } else {
             let stored = m.header.size;
-            m.detail = Some(format!("sparse: {} data regions, {stored} bytes stored", regions.len()));
+            let data_regions = regions.iter().filter(|r| r.len > 0).count();
+            m.note(format!("sparse: {data_regions} data regions, {stored} bytes stored"));
         }
         self.finish_member(m, offset, header_sha256, Some(digest))
     }
@@ -949,6 +958,10 @@ impl<'a, W: Write> Collector<'a, W> {
 /// differs from `before`.
 fn changed_while_read(f: &File, before: &Meta, entry: &SourceEntry) -> Option<(MemberStatus, String)> {
     match Meta::of_file(f) {
+        Ok(after) if after.size > before.size => Some((
+            MemberStatus::Grew,
+            format!("grew from {} to {} bytes while read; the first {} are archived", before.size, after.size, before.size),
+        )),
         Ok(after) if after.size != before.size => Some((
             MemberStatus::Changed,
             format!("size changed from {} to {} while read", before.size, after.size),

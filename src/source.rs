@@ -217,6 +217,21 @@ impl SourceEntry {
         Ok(Opened::File { file, meta, noatime })
     }
 
+    /// A path for calls that take one (extended attributes): relative to the
+    /// open parent directory through `/proc/self/fd` when possible, so it
+    /// stays short past `PATH_MAX` and names the entry in the directory the
+    /// walk opened.
+    pub fn xattr_path(&self) -> PathBuf {
+        match &self.parent {
+            Some(d) if proc_fd_available() => {
+                let mut p = PathBuf::from(format!("/proc/self/fd/{}", d.as_raw_fd()));
+                p.push(OsStr::from_bytes(&self.name));
+                p
+            }
+            _ => self.fs_path.clone(),
+        }
+    }
+
     /// `statx` of the path now, not following a symlink.
     pub fn stat(&self) -> std::io::Result<Meta> {
         statx_at(self.parent.as_deref(), &self.name)

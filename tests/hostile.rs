@@ -363,6 +363,7 @@ fn paths_longer_than_path_max_are_collected() {
     )
     .unwrap();
     rustix::io::write(&f, b"beyond PATH_MAX\n").unwrap();
+    rustix::fs::fsetxattr(&f, "user.deep", b"attribute past PATH_MAX", rustix::fs::XattrFlags::empty()).unwrap();
     let key = keygen(dir.path(), "key");
     let archive = dir.path().join("a.tar.zst");
     collect(&root, &archive, &key, &[]);
@@ -375,6 +376,21 @@ fn paths_longer_than_path_max_are_collected() {
         .expect("the bottom file is archived");
     assert!(path.len() > 4096, "{}", path.len());
     assert_eq!((v["status"].as_str(), v["size"].as_u64()), (Some("ok"), Some(16)));
+    assert!(v["detail"].is_null(), "extended attributes are read past PATH_MAX too: {v}");
+    // The attribute is in the member's pax header: bsdtar restores it.
+    let bsd = dir.path().join("bsd");
+    std::fs::create_dir(&bsd).unwrap();
+    let _ = run(Command::new("bsdtar").arg("-xf").arg(&archive).arg("-C").arg(&bsd));
+    let dir_flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY;
+    let top = bsd.join(std::ffi::OsStr::from_bytes(&archive_path(&root)));
+    let mut dfd = rustix::fs::open(&top, dir_flags, rustix::fs::Mode::empty()).unwrap();
+    for _ in 0..45 {
+        dfd = rustix::fs::openat(&dfd, name.as_str(), dir_flags, rustix::fs::Mode::empty()).unwrap();
+    }
+    let bottom = rustix::fs::openat(&dfd, "bottom.txt", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap();
+    let mut value = [0u8; 64];
+    let n = rustix::fs::fgetxattr(&bottom, "user.deep", &mut value[..]).unwrap();
+    assert_eq!(&value[..n], b"attribute past PATH_MAX");
 }
 
 #[test]
