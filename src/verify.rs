@@ -241,9 +241,11 @@ pub struct MemberMeta {
 /// Whether a member is proven by a signed checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Proof {
-    /// Listed in a verified checkpoint with matching digests.
+    /// Listed in a verified checkpoint, signed by a trusted key, with
+    /// matching digests.
     Proven,
-    /// Its own digests match a signed listing, but its checkpoint failed elsewhere.
+    /// Its own digests match a signed listing, but that checkpoint failed
+    /// elsewhere or its signer is not trusted.
     MatchesListing,
     /// Differs from what was signed, or was never listed.
     Altered(String),
@@ -387,6 +389,11 @@ struct Verifier<'s, R: BufRead> {
     last_totals: Option<Totals>,
     /// Evidence members read before damage destroyed their checkpoint.
     evidence_seen_before_loss: u64,
+    /// The keys the user trusts.
+    trust: TrustAnchors,
+    /// Whether the header's signer is among them: only then is a member
+    /// `Proven` (otherwise at best `MatchesListing`).
+    trusted: bool,
 }
 
 /// Most members a segment may hold before the verifier stops keeping them.
@@ -425,6 +432,8 @@ pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink
         members_read: 0,
         last_totals: None,
         evidence_seen_before_loss: 0,
+        trust: opts.trust.clone(),
+        trusted: false,
     };
     v.read_header_document()?;
     v.run()?;
@@ -687,7 +696,10 @@ impl<R: BufRead> Verifier<'_, R> {
         match serde_json::from_slice::<HeaderDoc>(&bytes) {
             Ok(h) if doc::check_format(&h.format) && h.doc_type == doc::HEADER_TYPE => {
                 match PublicKey::from_openssh(&h.signer.public_key) {
-                    Ok(k) => self.key = Some(k),
+                    Ok(k) => {
+                        self.trusted = self.trust.principal_for(&k).is_some();
+                        self.key = Some(k);
+                    }
                     Err(e) => self.find(
                         FindingKind::BadHeaderDocument,
                         format!("the signer's public key in the header is malformed: {e}"),
@@ -1223,7 +1235,7 @@ impl<R: BufRead> Verifier<'_, R> {
                         used[*i] = true;
                         if !same_content(&entry, l) {
                             Proof::Altered("differs from its signed listing".into())
-                        } else if proven_segment {
+                        } else if proven_segment && self.trusted {
                             Proof::Proven
                         } else {
                             Proof::MatchesListing
@@ -1310,8 +1322,10 @@ impl<R: BufRead> Verifier<'_, R> {
     /// The seal document and its signature are proven by the signature and
     /// the canonical-header rule, not by a later segment digest.
     fn flush_seal_members(&mut self) -> Result<(), VerifyError> {
-        let proof = if self.seal_proven && self.all_good_so_far {
+        let proof = if self.seal_proven && self.all_good_so_far && self.trusted {
             Proof::Proven
+        } else if self.seal_proven && self.all_good_so_far {
+            Proof::MatchesListing
         } else {
             Proof::Altered("the seal did not verify".into())
         };

@@ -421,3 +421,36 @@ fn excludes_are_recorded_as_skipped() {
         .unwrap();
     assert!(skip["message"].as_str().unwrap().contains("excluded"), "{skip}");
 }
+
+#[test]
+fn extraction_writes_nothing_without_a_trusted_signer_unless_salvaging() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let other = keygen(dir.path(), "other");
+    let count_files = |d: &std::path::Path| walk_count(d);
+    for trust in [vec![], vec!["--key".to_string(), pub_of(&other).to_string_lossy().into_owned()]] {
+        let target = dir.path().join(format!("untrusted-{}", trust.len()));
+        let o = run(custody().arg("extract").arg(&archive).arg("--into").arg(&target).args(&trust));
+        assert_eq!(code(&o), 11, "{}", text(&o));
+        assert_eq!(count_files(&target), 0, "nothing is written for an untrusted signer\n{}", text(&o));
+        assert!(
+            text(&o).contains("--salvage"),
+            "the report says how to recover anyway\n{}",
+            text(&o)
+        );
+    }
+    let target = dir.path().join("salvaged");
+    let o = run(custody().arg("extract").arg(&archive).arg("--into").arg(&target).arg("--salvage"));
+    assert_eq!(code(&o), 11, "{}", text(&o));
+    assert!(count_files(&target) > 5, "{}", text(&o));
+}
+
+/// Regular files and symlinks under `d`.
+fn walk_count(d: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(d) else { return 0 };
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() && !p.is_symlink() { walk_count(&p) } else { 1 })
+        .sum()
+}
