@@ -394,6 +394,8 @@ struct Verifier<'s, R: BufRead> {
     /// Whether the header's signer is among them: only then is a member
     /// `Proven` (otherwise at best `MatchesListing`).
     trusted: bool,
+    /// Nothing more can be read (damage with no later frame).
+    exhausted: bool,
 }
 
 /// Most members a segment may hold before the verifier stops keeping them.
@@ -434,6 +436,7 @@ pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink
         evidence_seen_before_loss: 0,
         trust: opts.trust.clone(),
         trusted: false,
+        exhausted: false,
     };
     v.read_header_document()?;
     v.run()?;
@@ -672,7 +675,16 @@ impl<R: BufRead> Verifier<'_, R> {
         let first = match self.next_member()? {
             Next::Member(m) => m,
             Next::EndMarker(_) => return Err(VerifyError::NotAnArchive("the tar stream is empty".into())),
-            Next::Stopped(ReadEnd::Damaged(e), 0) => return Err(VerifyError::NotAnArchive(format!("zstd cannot decompress it ({e})"))),
+            Next::Stopped(ReadEnd::Damaged(e), 0) => {
+                // It begins with a zstd frame, so it is compressed data that
+                // is damaged from the start, not some other kind of file.
+                let msg = format!("the first zstd frame is damaged ({e}): the header document, and with it the signer's key, is lost");
+                self.find(FindingKind::CompressedDamage, msg, None, Some(0), Some(1));
+                if !self.resync(0)? {
+                    self.exhausted = true;
+                }
+                return Ok(());
+            }
             Next::Stopped(ReadEnd::Malformed { reason, not_tar: true }, 0) => return Err(VerifyError::NotAnArchive(reason)),
             Next::Stopped(ReadEnd::Eof, 0) if self.stream.pos < BLOCK as u64 => {
                 return Err(VerifyError::NotAnArchive(format!(
@@ -751,7 +763,7 @@ impl<R: BufRead> Verifier<'_, R> {
     }
 
     fn run(&mut self) -> Result<(), VerifyError> {
-        if self.findings.iter().any(|f| f.kind == FindingKind::Truncated) {
+        if self.exhausted || self.findings.iter().any(|f| f.kind == FindingKind::Truncated) {
             return self.flush_unproven();
         }
         loop {
