@@ -634,6 +634,19 @@ impl<'a, W: Write> Collector<'a, W> {
             m.fail(MemberStatus::Changed, replaced_detail(md, &now));
         }
         if let Some(regions) = sparse_regions(&file, &now) {
+            if now.size > sparse::MAX_REAL_SIZE {
+                let data: u64 = regions.iter().map(|r| r.len).sum();
+                let mut m = self.evidence_member(e, &now, EntryKind::File, 0);
+                m.fail(
+                    MemberStatus::Unreadable,
+                    format!(
+                        "sparse file of {} bytes ({data} bytes of data): larger than the {} bytes custody digests; recorded without content",
+                        now.size,
+                        sparse::MAX_REAL_SIZE
+                    ),
+                );
+                return self.write_member(m, None);
+            }
             m.header.sparse_real_size = Some(now.size);
             m.header.size = sparse::stored_size(&regions);
             return self.write_sparse(m, (file, now, e), &regions);

@@ -31,6 +31,10 @@ pub struct FrameReader<R: Read> {
     /// Decompressed bytes returned so far, and when the current frame began.
     produced: u64,
     frame_begin_produced: u64,
+    /// A zstd frame magic seen inside the current frame after its start: if
+    /// the input then ends inside the frame, the frame was damaged (a block
+    /// length or last-block flag altered), not cut off.
+    magic_inside: bool,
     /// Compressed offset where the frame that failed began, once a decoding
     /// error was returned.
     failed_at: Option<u64>,
@@ -51,6 +55,7 @@ impl<R: Read> FrameReader<R> {
             frame_begin: 0,
             produced: 0,
             frame_begin_produced: 0,
+            magic_inside: false,
             failed_at: None,
         })
     }
@@ -143,6 +148,7 @@ impl<R: Read> Read for FrameReader<R> {
             if !self.in_frame {
                 self.frame_begin = self.offset;
                 self.frame_begin_produced = self.produced;
+                self.magic_inside = false;
             }
             let mut input = InBuffer::around(&self.buf[self.start..self.end]);
             let mut output = OutBuffer::around(out);
@@ -150,6 +156,15 @@ impl<R: Read> Read for FrameReader<R> {
             let (used, produced) = (input.pos(), output.pos());
             match result {
                 Ok(hint) => {
+                    // Look for a frame magic in what the frame consumed,
+                    // past its own (and three bytes back, across calls).
+                    let from = self
+                        .start
+                        .saturating_sub(3)
+                        .max(if self.offset == self.frame_begin { self.start + 1 } else { 0 });
+                    if !self.magic_inside && from < self.start + used {
+                        self.magic_inside = self.buf[from..self.start + used].windows(4).any(|w| w == ZSTD_MAGIC);
+                    }
                     self.start += used;
                     self.offset += used as u64;
                     if used > 0 || produced > 0 {
@@ -161,7 +176,13 @@ impl<R: Read> Read for FrameReader<R> {
                     }
                     if used == 0 {
                         if self.input_done && self.start == self.end {
-                            return if self.in_frame {
+                            return if self.in_frame && self.magic_inside {
+                                self.failed_at = Some(self.frame_begin);
+                                Err(io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    "a zstd frame never ends, yet another frame begins inside it: damaged, not cut off",
+                                ))
+                            } else if self.in_frame {
                                 Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the input ends inside a zstd frame"))
                             } else {
                                 Ok(0)

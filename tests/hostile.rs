@@ -672,3 +672,26 @@ fn an_unprivileged_collector_records_what_it_cannot_read() {
     );
     assert_eq!(report["header"]["host"]["euid"], 65534);
 }
+
+#[test]
+fn a_sparse_file_past_the_digest_limit_is_recorded_without_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    std::fs::create_dir(&root).unwrap();
+    let f = std::fs::File::create(root.join("huge-sparse")).unwrap();
+    if f.set_len(2 << 40).is_err() {
+        eprintln!("SKIPPED: this filesystem cannot hold a 2 TiB sparse file");
+        return;
+    }
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(b"some data far in", 1 << 40).unwrap();
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("a.tar.zst");
+    collect(&root, &archive, &key, &[]);
+    let listed = listed_paths(&archive, &key);
+    let v = &listed.iter().find(|(p, _)| p.ends_with(b"huge-sparse")).unwrap().1;
+    assert_eq!((v["status"].as_str(), v["size"].as_u64()), (Some("unreadable"), Some(0)), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("2199023255552 bytes"), "{v}");
+    let (report, status) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((status, report["verdict"].as_str()), (0, Some("verified")));
+}

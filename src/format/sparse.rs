@@ -14,6 +14,11 @@ use super::tar::BLOCK;
 /// Largest number of regions a reader accepts in one map, which bounds the
 /// memory a hostile map can claim (16 bytes per region).
 pub const MAX_REGIONS: u64 = 1 << 20;
+/// Largest real size of a sparse member that is expanded and digested. Its
+/// holes are hashed as zeros, so this bounds the work a claimed size can
+/// demand of a verifier (about ten minutes at 1 TiB); the collector records
+/// larger sparse files without content.
+pub const MAX_REAL_SIZE: u64 = 1 << 40;
 /// Longest line of a map: a `u64` in decimal.
 const MAX_LINE: usize = 20;
 
@@ -121,6 +126,12 @@ where
         self.line.clear();
         match (self.count, self.pending_offset.take()) {
             (None, _) if n > MAX_REGIONS => return Err(Self::bad(format!("{n} regions exceed the limit of {MAX_REGIONS}"))),
+            (None, _) if self.real_size > MAX_REAL_SIZE => {
+                return Err(Self::bad(format!(
+                    "a real size of {} bytes exceeds the limit of {MAX_REAL_SIZE}",
+                    self.real_size
+                )))
+            }
             (None, _) => self.count = Some(n),
             (Some(_), None) => self.pending_offset = Some(n),
             (Some(_), Some(offset)) => {
@@ -205,6 +216,12 @@ where
 
     /// All stored bytes were fed: emit the trailing hole.
     pub fn finish(mut self) -> Result<(), X> {
+        if self.real_size > MAX_REAL_SIZE {
+            return Err(Self::bad(format!(
+                "a real size of {} bytes exceeds the limit of {MAX_REAL_SIZE}",
+                self.real_size
+            )));
+        }
         if let Phase::Pad(0) = self.phase {
             self.phase = Phase::Data;
         }
@@ -287,5 +304,13 @@ mod tests {
             assert!(expand(real, &stored, 64).is_err(), "{map:?}");
         }
         assert!(expand(10, b"1\n0\n", 64).is_err(), "ends inside the map");
+        let huge = encode_map(&[Region {
+            offset: u64::MAX - 1,
+            len: 0,
+        }]);
+        assert!(
+            expand(u64::MAX, &huge, 64).is_err(),
+            "a claimed real size past the limit is refused before any hashing"
+        );
     }
 }
