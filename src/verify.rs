@@ -569,7 +569,10 @@ impl<R: BufRead> Verifier<'_, R> {
             sha256: None,
             blake3: None,
             content: keep.then(Vec::new),
-            header_bytes,
+            // Only custody members' headers are compared byte for byte; an
+            // evidence member's header is known by its digest, which keeps
+            // a segment's memory small.
+            header_bytes: if keep { header_bytes } else { Vec::new() },
         };
         if observed.meta.kind.has_content() {
             if let Some(end) = self.read_content(&mut observed)? {

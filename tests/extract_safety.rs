@@ -10,29 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use custody::format::tar::{self, EntryKind, MemberHeader, Timestamp, BLOCK};
-
-/// The bytes of the first member (the header document) of a real archive.
-fn header_member(dir: &Path) -> Vec<u8> {
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("f"), "x").unwrap();
-    let key = keygen(dir, "key");
-    let archive = dir.join("real.tar.zst");
-    collect(&src, &archive, &key, &[]);
-    let t = tar_stream(&archive);
-    let pax = tar::parse_ustar(t[..BLOCK].try_into().unwrap()).unwrap();
-    let after_pax = BLOCK + pax.size as usize + tar::padding(pax.size);
-    let ustar = tar::parse_ustar(t[after_pax..after_pax + BLOCK].try_into().unwrap()).unwrap();
-    let records = tar::parse_pax_records(&t[BLOCK..BLOCK + pax.size as usize]).unwrap();
-    let size: usize = records
-        .iter()
-        .find(|(k, _)| k == b"size")
-        .map(|(_, v)| String::from_utf8_lossy(v).parse().unwrap())
-        .unwrap_or(ustar.size as usize);
-    let end = after_pax + BLOCK + size + tar::padding(size as u64);
-    t[..end].to_vec()
-}
+use custody::format::tar::{self, EntryKind, MemberHeader, Timestamp};
 
 fn member(path: &[u8], kind: EntryKind, content: &[u8], link: Option<&[u8]>) -> Vec<u8> {
     let mut h = MemberHeader::new(

@@ -15,3 +15,7 @@ pub const SIGNATURE_NAMESPACE: &str = "custody-checkpoint-v1@custody";
 pub const MAX_DOCUMENT_LEN: u64 = 64 * 1024 * 1024;
 /// Upper bound on a pax extended header a verifier will read into memory.
 pub const MAX_PAX_LEN: u64 = 16 * 1024 * 1024;
+/// Upper bound on the records of one pax extended header (a member has a
+/// few dozen; extended attributes add one each), so that a header of tiny
+/// records cannot multiply its size in memory.
+pub const MAX_PAX_RECORDS: usize = 65_536;

@@ -386,6 +386,9 @@ pub fn parse_pax_records(data: &[u8]) -> Result<Vec<PaxRecord>, PaxError> {
     let mut pos = 0;
     while pos < data.len() {
         let err = PaxError { offset: pos };
+        if out.len() >= super::MAX_PAX_RECORDS {
+            return Err(err);
+        }
         let rest = &data[pos..];
         let space = rest.iter().take(20).position(|&b| b == b' ').ok_or(err.clone())?;
         let len: usize = std::str::from_utf8(&rest[..space])

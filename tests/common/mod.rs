@@ -151,3 +151,27 @@ pub fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let key = keygen(dir.path(), "key");
     (dir, src, key)
 }
+
+/// The bytes of the first member (the header document) of a real archive
+/// collected here, for building hostile archives around it.
+pub fn header_member(dir: &Path) -> Vec<u8> {
+    use custody::format::tar::{padding, parse_pax_records, parse_ustar, BLOCK};
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    let key = keygen(dir, "key");
+    let archive = dir.join("real.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let t = tar_stream(&archive);
+    let pax = parse_ustar(t[..BLOCK].try_into().unwrap()).unwrap();
+    let after_pax = BLOCK + pax.size as usize + padding(pax.size);
+    let ustar = parse_ustar(t[after_pax..after_pax + BLOCK].try_into().unwrap()).unwrap();
+    let records = parse_pax_records(&t[BLOCK..BLOCK + pax.size as usize]).unwrap();
+    let size: usize = records
+        .iter()
+        .find(|(k, _)| k == b"size")
+        .map(|(_, v)| String::from_utf8_lossy(v).parse().unwrap())
+        .unwrap_or(ustar.size as usize);
+    let end = after_pax + BLOCK + size + padding(size as u64);
+    t[..end].to_vec()
+}
