@@ -88,8 +88,8 @@ fn measured(args: &[&std::ffi::OsStr]) -> (i32, u64, Duration, String) {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     let rss = err
         .lines()
-        .filter_map(|l| l.strip_prefix("maxrss="))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("maxrss="))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no maxrss in {err}"));
     (
