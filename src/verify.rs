@@ -1167,10 +1167,11 @@ impl<R: BufRead> Verifier<'_, R> {
             return true;
         }
         let mut used = vec![false; observed.len()];
+        let mut unused = Unmatched::new(observed.iter().map(|o| &o.path));
         let mut order = Vec::new();
         for listed in &cp.members {
             let lpath = listed.path.to_bytes().unwrap_or_default();
-            let found = observed.iter().enumerate().position(|(i, o)| !used[i] && o.path == listed.path);
+            let found = unused.take(&listed.path);
             let Some(i) = found else {
                 let msg = format!(
                     "{} ({}, {} bytes) is listed by checkpoint {seq} but absent from the stream",
@@ -1234,20 +1235,14 @@ impl<R: BufRead> Verifier<'_, R> {
     }
 
     fn outcomes(&self, members: Vec<Observed>, cp: &CheckpointDoc, proven_segment: bool) -> Vec<MemberOutcome> {
-        let mut used = vec![false; cp.members.len()];
+        let mut unused = Unmatched::new(cp.members.iter().map(|l| &l.path));
         members
             .into_iter()
             .map(|o| {
                 let entry = as_entry(&o);
-                let listed = cp
-                    .members
-                    .iter()
-                    .enumerate()
-                    .find(|(i, l)| !used[*i] && l.path == entry.path)
-                    .map(|(i, l)| (i, l.clone()));
+                let listed = unused.take(&entry.path).map(|i| (i, cp.members[i].clone()));
                 let proof = match &listed {
-                    Some((i, l)) => {
-                        used[*i] = true;
+                    Some((_, l)) => {
                         if !same_content(&entry, l) {
                             Proof::Altered("differs from its signed listing".into())
                         } else if proven_segment && self.trusted {
@@ -1445,6 +1440,27 @@ fn member_meta(index: u64, offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8
             nanos: 0,
         }),
         linkpath: get(b"linkpath").or_else(|| (!ustar.linkname.is_empty()).then(|| ustar.linkname.clone())),
+    }
+}
+
+/// Indices of members by path, taken in order: matching a listing to the
+/// stream in time linear in their length, whatever a hostile archive holds.
+struct Unmatched<'a> {
+    by_path: std::collections::HashMap<&'a PathText, std::collections::VecDeque<usize>>,
+}
+
+impl<'a> Unmatched<'a> {
+    fn new(paths: impl Iterator<Item = &'a PathText>) -> Self {
+        let mut by_path: std::collections::HashMap<&PathText, std::collections::VecDeque<usize>> = std::collections::HashMap::new();
+        for (i, p) in paths.enumerate() {
+            by_path.entry(p).or_default().push_back(i);
+        }
+        Unmatched { by_path }
+    }
+
+    /// The first index not yet taken with this path.
+    fn take(&mut self, path: &PathText) -> Option<usize> {
+        self.by_path.get_mut(path)?.pop_front()
     }
 }
 

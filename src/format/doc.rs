@@ -119,7 +119,7 @@ pub struct SignerInfo {
 }
 
 /// A byte string that is shown as text when it is UTF-8 and as base64 otherwise.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct PathText {
     /// The text, when the bytes are valid UTF-8.
     #[serde(skip_serializing_if = "Option::is_none", default)]
