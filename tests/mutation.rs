@@ -159,6 +159,8 @@ impl Tally {
     }
     fn print(&self) {
         let mut err = std::io::stderr().lock();
+        // A line of its own: the test harness may have started one.
+        let _ = writeln!(err);
         for (class, (n, verdicts)) in &self.0 {
             let _ = writeln!(err, "mutation {class:<28} {n:>6}  {verdicts:?}");
         }
