@@ -338,6 +338,9 @@ pub struct Collector<'a, W: Write> {
     names: Names,
     hardlinks: HashMap<(u64, u64), Vec<u8>>,
     progress: &'a mut dyn Progress,
+    /// The read buffer, allocated once (zeroing a fresh one per file cost
+    /// more than hashing small files).
+    buf: Vec<u8>,
 }
 
 impl<'a, W: Write> Collector<'a, W> {
@@ -364,6 +367,7 @@ impl<'a, W: Write> Collector<'a, W> {
             names: Names::load(),
             hardlinks: HashMap::new(),
             progress,
+            buf: vec![0u8; READ_CHUNK],
             opts,
         };
         let header = c.header_doc();
@@ -736,7 +740,6 @@ impl<'a, W: Write> Collector<'a, W> {
         let (offset, header_sha256) = self.write_header(&m.header)?;
         self.out.write(&sparse::encode_map(regions)).map_err(|e| self.output_err(e))?;
         let mut digest = ContentDigest::new();
-        let mut buf = vec![0u8; READ_CHUNK];
         let mut logical = 0u64;
         let mut short: Option<String> = None;
         for r in regions {
@@ -744,7 +747,7 @@ impl<'a, W: Write> Collector<'a, W> {
             self.progress.read(r.offset - logical);
             let mut done = 0u64;
             while done < r.len {
-                let want = (r.len - done).min(buf.len() as u64) as usize;
+                let want = (r.len - done).min(self.buf.len() as u64) as usize;
                 if short.is_none() {
                     if let Some(signal) = self.stop_signal() {
                         short = Some(format!(
@@ -757,7 +760,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 let n = if short.is_some() {
                     0
                 } else {
-                    match file.read_at(&mut buf[..want], r.offset + done) {
+                    match file.read_at(&mut self.buf[..want], r.offset + done) {
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => {
@@ -768,11 +771,11 @@ impl<'a, W: Write> Collector<'a, W> {
                 };
                 if n == 0 {
                     short.get_or_insert_with(|| format!("shrank while read: ended at byte {}", r.offset + done));
-                    buf[..want].fill(0);
+                    self.buf[..want].fill(0);
                 }
                 let k = if n == 0 { want } else { n };
-                digest.update(&buf[..k]);
-                self.out.write(&buf[..k]).map_err(|e| self.output_err(e))?;
+                digest.update(&self.buf[..k]);
+                self.out.write(&self.buf[..k]).map_err(|e| self.output_err(e))?;
                 done += k as u64;
                 self.progress.read(k as u64);
             }
@@ -806,7 +809,6 @@ impl<'a, W: Write> Collector<'a, W> {
         digest: &mut ContentDigest,
     ) -> Result<Option<(MemberStatus, String)>, CollectError> {
         let (mut f, before, entry) = reading;
-        let mut buf = vec![0u8; READ_CHUNK];
         let mut done: u64 = 0;
         let mut failure = None;
         let mut stopped = None;
@@ -815,12 +817,12 @@ impl<'a, W: Write> Collector<'a, W> {
                 stopped = Some(signal);
                 break;
             }
-            let want = (size - done).min(buf.len() as u64) as usize;
-            match f.read(&mut buf[..want]) {
+            let want = (size - done).min(self.buf.len() as u64) as usize;
+            match f.read(&mut self.buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => {
-                    digest.update(&buf[..n]);
-                    self.out.write(&buf[..n]).map_err(|e| self.output_err(e))?;
+                    digest.update(&self.buf[..n]);
+                    self.out.write(&self.buf[..n]).map_err(|e| self.output_err(e))?;
                     done += n as u64;
                     self.progress.read(n as u64);
                 }
@@ -833,12 +835,12 @@ impl<'a, W: Write> Collector<'a, W> {
         }
         if done < size {
             // Keep the stream valid: the header promised `size` bytes.
-            buf.fill(0);
+            self.buf.fill(0);
             let mut left = size - done;
             while left > 0 {
-                let k = left.min(buf.len() as u64) as usize;
-                digest.update(&buf[..k]);
-                self.out.write(&buf[..k]).map_err(|e| self.output_err(e))?;
+                let k = left.min(self.buf.len() as u64) as usize;
+                digest.update(&self.buf[..k]);
+                self.out.write(&self.buf[..k]).map_err(|e| self.output_err(e))?;
                 left -= k as u64;
             }
             if let Some(signal) = stopped {
