@@ -2,13 +2,14 @@
 //! writing a signed checkpoint at a bounded interval and a zstd frame
 //! boundary after each one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use crate::format::tar::{self, EntryKind, MemberHeader, Timestamp};
 use crate::format::FORMAT_ID;
 use crate::signer::Signer;
 use crate::source::{self, Meta, Opened, SourceEntry, WalkItem, WalkOptions};
+use crate::writer::{self, HashingWriter, Msg, Reply, TarStream};
 use rustix::fs::FileType;
 
 /// Default interval: tar bytes between checkpoints.
@@ -134,123 +136,6 @@ pub struct CollectSummary {
     pub archive_bytes: u64,
 }
 
-/// Counts and hashes the compressed bytes on their way out.
-struct HashingWriter<W: Write> {
-    inner: W,
-    sha: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// The tar stream as written: position, running segment digest, and the
-/// current zstd frame.
-struct TarStream<W: Write> {
-    encoder: Option<zstd::stream::write::Encoder<'static, HashingWriter<W>>>,
-    level: i32,
-    workers: u32,
-    pos: u64,
-    /// Tar offset where the current zstd frame began.
-    frame_start: u64,
-    segment: Sha256,
-}
-
-impl<W: Write> TarStream<W> {
-    fn new(out: W, level: i32, workers: u32) -> io::Result<Self> {
-        let writer = HashingWriter {
-            inner: out,
-            sha: Sha256::new(),
-            bytes: 0,
-        };
-        Ok(TarStream {
-            encoder: Some(Self::encoder(writer, level, workers)?),
-            level,
-            workers,
-            pos: 0,
-            frame_start: 0,
-            segment: Sha256::new(),
-        })
-    }
-
-    fn encoder(w: HashingWriter<W>, level: i32, workers: u32) -> io::Result<zstd::stream::write::Encoder<'static, HashingWriter<W>>> {
-        let mut e = zstd::stream::write::Encoder::new(w, level)?;
-        e.include_checksum(true)?;
-        if workers > 0 {
-            e.multithread(workers)?;
-        }
-        Ok(e)
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.encoder.as_mut().expect("encoder present between frames").write_all(bytes)?;
-        self.segment.update(bytes);
-        self.pos += bytes.len() as u64;
-        Ok(())
-    }
-
-    fn zeros(&mut self, mut n: u64) -> io::Result<()> {
-        const Z: [u8; 8192] = [0; 8192];
-        while n > 0 {
-            let k = n.min(Z.len() as u64) as usize;
-            self.write(&Z[..k])?;
-            n -= k as u64;
-        }
-        Ok(())
-    }
-
-    /// Finish the current segment digest and start the next one.
-    fn take_segment_digest(&mut self) -> String {
-        hex::encode(std::mem::take(&mut self.segment).finalize())
-    }
-
-    /// End the current zstd frame and, unless `last`, begin a new one.
-    fn end_frame(&mut self, last: bool) -> io::Result<Option<HashingWriter<W>>> {
-        let mut w = self.encoder.take().expect("encoder present").finish()?;
-        w.flush()?;
-        if last {
-            return Ok(Some(w));
-        }
-        self.encoder = Some(Self::encoder(w, self.level, self.workers)?);
-        self.frame_start = self.pos;
-        Ok(None)
-    }
-}
-
-/// Content hashes of one member.
-struct ContentDigest {
-    sha: Sha256,
-    b3: blake3::Hasher,
-}
-
-impl ContentDigest {
-    fn new() -> Self {
-        ContentDigest {
-            sha: Sha256::new(),
-            b3: blake3::Hasher::new(),
-        }
-    }
-    fn update(&mut self, b: &[u8]) {
-        self.sha.update(b);
-        self.b3.update(b);
-    }
-    fn zeros(&mut self, n: u64) {
-        crate::verify::hash_zeros(&mut self.sha, &mut self.b3, n);
-    }
-    fn finish(self) -> (String, String) {
-        (hex::encode(self.sha.finalize()), self.b3.finalize().to_hex().to_string())
-    }
-}
-
 /// Name lookups from the collecting host's /etc/passwd and /etc/group.
 struct Names {
     users: HashMap<u32, Vec<u8>>,
@@ -319,7 +204,14 @@ impl Member {
 
 /// A collection in progress.
 pub struct Collector<'a, W: Write> {
-    out: TarStream<W>,
+    out: Out<W>,
+    /// Tar bytes written (or sent to the writer thread) so far.
+    pos: u64,
+    /// Tar offset where the current zstd frame began.
+    frame_start: u64,
+    /// Indices in `segment_members` of members whose digests the writer
+    /// thread has not reported yet, in stream order.
+    pending: VecDeque<usize>,
     signer: &'a mut Signer,
     opts: CollectOptions,
     archive_id: String,
@@ -350,7 +242,10 @@ impl<'a, W: Write> Collector<'a, W> {
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
         let out = TarStream::new(out, opts.zstd_level, opts.zstd_workers).map_err(|source| CollectError::Output { bytes: 0, source })?;
         let mut c = Collector {
-            out,
+            out: Out::Direct(Box::new(out)),
+            pos: 0,
+            frame_start: 0,
+            pending: VecDeque::new(),
             signer,
             archive_id: hex::encode(id),
             chain: String::new(),
@@ -415,14 +310,63 @@ impl<'a, W: Write> Collector<'a, W> {
     }
 
     fn output_err(&self, source: io::Error) -> CollectError {
-        CollectError::Output {
-            bytes: self.out.pos,
-            source,
-        }
+        CollectError::Output { bytes: self.pos, source }
     }
 
-    /// Walk the sources and archive everything, then seal.
-    pub fn run(mut self) -> Result<(CollectSummary, W), CollectError> {
+    /// Walk the sources and archive everything, then seal. The tar stream
+    /// is hashed and compressed on a thread of its own meanwhile.
+    pub fn run(mut self) -> Result<(CollectSummary, W), CollectError>
+    where
+        W: Send,
+    {
+        let Out::Direct(stream) = std::mem::replace(&mut self.out, Out::Moving) else {
+            unreachable!("the stream is written here between collection steps")
+        };
+        let (tx, rx) = mpsc::sync_channel(PIPE_DEPTH);
+        let (reply_tx, replies) = mpsc::channel();
+        let (pool_tx, pool) = mpsc::channel();
+        let (walked, stream, served, replies) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                let mut stream = stream;
+                let served = writer::serve(&mut stream, rx, reply_tx, pool_tx, READ_CHUNK);
+                (stream, served)
+            });
+            self.out = Out::Piped(Pipe {
+                tx,
+                batch: Vec::new(),
+                batch_bytes: 0,
+                replies,
+                pool,
+                buffers: 0,
+                spare: Vec::new(),
+            });
+            let walked = self.walk_sources();
+            let Out::Piped(pipe) = std::mem::replace(&mut self.out, Out::Moving) else {
+                unreachable!("piped during the walk")
+            };
+            let mut pipe = pipe;
+            let flushed = pipe.flush();
+            let Pipe { tx, replies, .. } = pipe;
+            drop(tx);
+            let (stream, served) = writer.join().expect("the writer thread does not panic");
+            let walked = walked.and_then(|()| flushed.map_err(|source| CollectError::Output { bytes: self.pos, source }));
+            (walked, stream, served, replies)
+        });
+        self.out = Out::Direct(stream);
+        served.map_err(|e| self.output_err(e))?;
+        for r in replies.try_iter() {
+            if let Reply::Member(sha, b3) = r {
+                self.fill_digests(sha, b3);
+            }
+        }
+        walked?;
+        if let Some(signal) = self.stop_signal() {
+            return self.stop(signal);
+        }
+        self.seal("completed")
+    }
+
+    fn walk_sources(&mut self) -> Result<(), CollectError> {
         let sources = self.opts.sources.clone();
         let walk_opts = self.opts.walk.clone();
         let mut failure: Option<CollectError> = None;
@@ -451,14 +395,170 @@ impl<'a, W: Write> Collector<'a, W> {
         if let Some(e) = failure {
             return Err(e);
         }
-        if let Some(signal) = self.stop_signal() {
-            return self.stop(signal);
+        if self.stop_signal().is_some() {
+            return Ok(());
         }
-        if let Ok(stats) = &walked {
-            self.without_noatime += stats.dirs_without_noatime;
+        match walked {
+            Ok(stats) => {
+                self.without_noatime += stats.dirs_without_noatime;
+                Ok(())
+            }
+            Err(e) => Err(self.output_err(e)),
         }
-        walked.map_err(|e| self.output_err(e))?;
-        self.seal("completed")
+    }
+
+    /// Send, or write, bytes of the tar stream.
+    fn emit(
+        &mut self,
+        bytes: u64,
+        direct: impl FnOnce(&mut TarStream<W>) -> io::Result<()>,
+        piped: impl FnOnce() -> Msg,
+    ) -> Result<(), CollectError> {
+        let r = match &mut self.out {
+            Out::Direct(s) => direct(s),
+            Out::Piped(p) => {
+                let msg = piped();
+                // A read buffer goes at once: buffers are few (`MAX_BUFFERS`).
+                let now = matches!(msg, Msg::Sync | Msg::Segment) || matches!(&msg, Msg::Content(b, _) if b.len() == READ_CHUNK);
+                p.push(msg, now)
+            }
+            Out::Moving => unreachable!("no output while the stream moves"),
+        };
+        r.map_err(|e| self.output_err(e))?;
+        self.pos += bytes;
+        Ok(())
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
+        self.emit(bytes.len() as u64, |s| s.raw(bytes), || Msg::Raw(bytes.to_vec()))
+    }
+
+    fn raw_zeros(&mut self, n: u64) -> Result<(), CollectError> {
+        self.emit(n, |s| s.raw_zeros(n), || Msg::RawZeros(n))
+    }
+
+    fn begin_content(&mut self) -> Result<(), CollectError> {
+        let begin = |s: &mut TarStream<W>| {
+            s.begin_member();
+            Ok(())
+        };
+        self.emit(0, begin, || Msg::Begin)
+    }
+
+    fn content(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
+        self.emit(
+            bytes.len() as u64,
+            |s| s.content(bytes),
+            || Msg::Content(bytes.to_vec(), bytes.len()),
+        )
+    }
+
+    fn content_zeros(&mut self, n: u64) -> Result<(), CollectError> {
+        self.emit(n, |s| s.content_zeros(n), || Msg::ContentZeros(n))
+    }
+
+    fn hole(&mut self, n: u64) -> Result<(), CollectError> {
+        let hole = |s: &mut TarStream<W>| {
+            s.hole(n);
+            Ok(())
+        };
+        self.emit(0, hole, || Msg::Hole(n))
+    }
+
+    /// A buffer of `READ_CHUNK` bytes to read content into.
+    fn chunk(&mut self) -> Vec<u8> {
+        match &mut self.out {
+            Out::Piped(p) => {
+                if let Some(b) = p.spare.pop() {
+                    return b;
+                }
+                if let Ok(b) = p.pool.try_recv() {
+                    return b;
+                }
+                if p.buffers < MAX_BUFFERS {
+                    p.buffers += 1;
+                    return vec![0u8; READ_CHUNK];
+                }
+                p.pool.recv().unwrap_or_else(|_| vec![0u8; READ_CHUNK])
+            }
+            _ => {
+                let b = std::mem::take(&mut self.buf);
+                if b.len() == READ_CHUNK {
+                    b
+                } else {
+                    vec![0u8; READ_CHUNK]
+                }
+            }
+        }
+    }
+
+    /// A buffer from [`Self::chunk`] that is not sent.
+    fn keep_chunk(&mut self, buf: Vec<u8>) {
+        match &mut self.out {
+            Out::Piped(p) => p.spare.push(buf),
+            _ => self.buf = buf,
+        }
+    }
+
+    /// The first `n` bytes of a buffer from [`Self::chunk`] as content.
+    fn content_chunk(&mut self, buf: Vec<u8>, n: usize) -> Result<(), CollectError> {
+        if let Out::Direct(s) = &mut self.out {
+            let r = s.content(&buf[..n]);
+            self.buf = buf;
+            r.map_err(|e| self.output_err(e))?;
+            self.pos += n as u64;
+            return Ok(());
+        }
+        if n < SMALL_CONTENT {
+            // Copy a small read out, so that read buffers never wait in a batch.
+            let small = buf[..n].to_vec();
+            self.keep_chunk(buf);
+            return self.emit(n as u64, |_| Ok(()), move || Msg::Content(small, n));
+        }
+        self.emit(n as u64, |_| Ok(()), move || Msg::Content(buf, n))
+    }
+
+    /// The member's content ended: its digests now, or later from the
+    /// writer thread (`None`).
+    fn end_content(&mut self) -> Result<Option<(String, String)>, CollectError> {
+        if let Out::Direct(s) = &mut self.out {
+            return Ok(Some(s.end_member()));
+        }
+        self.emit(0, |_| Ok(()), || Msg::End)?;
+        Ok(None)
+    }
+
+    fn fill_digests(&mut self, sha: String, b3: String) {
+        let i = self.pending.pop_front().expect("a member awaits these digests");
+        let e = &mut self.segment_members[i];
+        e.sha256 = Some(sha);
+        e.blake3 = Some(b3);
+    }
+
+    /// Wait for the writer thread to report every member digest so far; with
+    /// `segment`, also take the segment digest.
+    fn catch_up(&mut self, segment: bool) -> Result<Option<String>, CollectError> {
+        if let Out::Direct(s) = &mut self.out {
+            return Ok(segment.then(|| s.take_segment_digest()));
+        }
+        self.emit(0, |_| Ok(()), || if segment { Msg::Segment } else { Msg::Sync })?;
+        loop {
+            let reply = match &self.out {
+                Out::Piped(p) => p.replies.recv().map_err(|_| writer_gone()),
+                _ => unreachable!("piped"),
+            };
+            match reply.map_err(|e| self.output_err(e))? {
+                Reply::Member(sha, b3) => self.fill_digests(sha, b3),
+                Reply::Synced => return Ok(None),
+                Reply::Segment(d) => return Ok(Some(d)),
+            }
+        }
+    }
+
+    fn end_frame(&mut self) -> Result<(), CollectError> {
+        self.emit(0, |s| s.end_frame(false).map(|_| ()), || Msg::Frame)?;
+        self.frame_start = self.pos;
+        Ok(())
     }
 
     /// The signal that asked the collection to stop, if one did.
@@ -471,25 +571,21 @@ impl<'a, W: Write> Collector<'a, W> {
     fn stop(mut self, signal: usize) -> Result<(CollectSummary, W), CollectError> {
         let why = format!("interrupted by {}", signal_name(signal));
         self.checkpoint(None, Some(why.clone()))?;
-        let w = self
-            .out
-            .end_frame(true)
-            .map_err(|e| self.output_err(e))?
-            .expect("last frame returns the writer");
+        let w = self.finish_stream()?;
         Ok(self.summary(w, Some(why)))
     }
 
     fn maybe_checkpoint(&mut self) -> Result<(), CollectError> {
-        let due = self.out.pos - self.segment_start >= self.opts.checkpoint_bytes
+        let due = self.pos - self.segment_start >= self.opts.checkpoint_bytes
             || self.segment_evidence + self.segment_skipped.len() as u64 >= self.opts.checkpoint_members
             || self.segment_doc_bytes >= MAX_CHECKPOINT_DOC_ESTIMATE
             || self.last_checkpoint.elapsed() >= Duration::from_secs(self.opts.checkpoint_seconds);
         if due && (self.segment_evidence > 0 || !self.segment_skipped.is_empty()) {
             self.checkpoint(None, None)?;
-        } else if self.out.pos - self.out.frame_start >= FRAME_BYTES {
+        } else if self.pos - self.frame_start >= FRAME_BYTES {
             // Damage to a frame loses only that frame: end one between members
             // every so often, not only at checkpoints.
-            self.out.end_frame(false).map_err(|e| self.output_err(e))?;
+            self.end_frame()?;
         }
         Ok(())
     }
@@ -511,7 +607,7 @@ impl<'a, W: Write> Collector<'a, W> {
     }
 
     /// The member for a source entry, from its metadata.
-    fn evidence_member(&self, e: &SourceEntry, m: &Meta, kind: EntryKind, size: u64) -> Member {
+    fn evidence_member(&self, e: &SourceEntry, m: &Meta, kind: EntryKind, size: u64, xattrs: XattrList) -> Member {
         let mut path = e.archive_path.clone();
         if kind == EntryKind::Directory && !path.ends_with(b"/") {
             path.push(b'/');
@@ -525,7 +621,7 @@ impl<'a, W: Write> Collector<'a, W> {
         h.atime = Some(m.atime);
         h.ctime = Some(m.ctime);
         let mut detail = None;
-        match read_xattrs(&e.xattr_path()) {
+        match xattrs {
             Ok(xattrs) => {
                 h.acl_access = acl_text_of(&xattrs, ACL_ACCESS_XATTR);
                 h.acl_default = acl_text_of(&xattrs, ACL_DEFAULT_XATTR);
@@ -559,7 +655,7 @@ impl<'a, W: Write> Collector<'a, W> {
             FileType::BlockDevice => EntryKind::BlockDevice,
             _ => EntryKind::File,
         };
-        let mut m = self.evidence_member(e, &e.metadata, kind, 0);
+        let mut m = self.evidence_member(e, &e.metadata, kind, 0, read_xattrs(XattrSource::Path(&e.xattr_path())));
         if ft == FileType::Socket {
             m.fail(MemberStatus::Socket, "socket: recorded as an empty file, never opened".into());
         } else if kind == EntryKind::File {
@@ -591,15 +687,15 @@ impl<'a, W: Write> Collector<'a, W> {
 
     fn archive_file(&mut self, e: &SourceEntry) -> Result<(), CollectError> {
         let md = &e.metadata;
+        let by_path = |e: &SourceEntry| read_xattrs(XattrSource::Path(&e.xattr_path()));
         if md.nlink > 1 {
             if let Some(first) = self.hardlinks.get(&(md.dev, md.ino)).cloned() {
-                let mut m = self.evidence_member(e, md, EntryKind::HardLink, 0);
+                let mut m = self.evidence_member(e, md, EntryKind::HardLink, 0, by_path(e));
                 m.header.linkpath = Some(first);
                 return self.write_member(m, None);
             }
             self.hardlinks.insert((md.dev, md.ino), e.archive_path.clone());
         }
-        let mut m = self.evidence_member(e, md, EntryKind::File, 0);
         self.progress.reading(&e.fs_path, md.size);
         let (file, now) = match e.open_regular() {
             Ok(Opened::File { file, meta, noatime }) => {
@@ -607,6 +703,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 (file, meta)
             }
             Ok(Opened::NotRegular(meta)) => {
+                let mut m = self.evidence_member(e, md, EntryKind::File, 0, by_path(e));
                 let what = format!("{:?}", meta.file_type).to_lowercase();
                 m.fail(
                     MemberStatus::Vanished,
@@ -615,6 +712,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 return self.write_member(m, None);
             }
             Err(err) => {
+                let mut m = self.evidence_member(e, md, EntryKind::File, 0, by_path(e));
                 let status = if err.kind() == io::ErrorKind::NotFound {
                     MemberStatus::Vanished
                 } else {
@@ -624,23 +722,24 @@ impl<'a, W: Write> Collector<'a, W> {
                 return self.write_member(m, None);
             }
         };
+        // Attributes, like the header's size, are those of the open file.
+        let xattrs = read_xattrs(XattrSource::File(&file));
         let replaced = (now.dev, now.ino) != (md.dev, md.ino);
         if now.size == 0 {
+            let mut m = self.evidence_member(e, &now, EntryKind::File, 0, xattrs);
             if replaced {
-                m = self.evidence_member(e, &now, EntryKind::File, 0);
                 m.fail(MemberStatus::Changed, replaced_detail(md, &now));
             }
             return self.archive_small_file(m, file);
         }
-        // The header states the size of the open file, taken just before reading.
-        let mut m = self.evidence_member(e, &now, EntryKind::File, now.size);
+        let mut m = self.evidence_member(e, &now, EntryKind::File, now.size, xattrs.clone());
         if replaced {
             m.fail(MemberStatus::Changed, replaced_detail(md, &now));
         }
         if let Some(regions) = sparse_regions(&file, &now) {
             if now.size > sparse::MAX_REAL_SIZE {
                 let data: u64 = regions.iter().map(|r| r.len).sum();
-                let mut m = self.evidence_member(e, &now, EntryKind::File, 0);
+                let mut m = self.evidence_member(e, &now, EntryKind::File, 0, xattrs);
                 m.fail(
                     MemberStatus::Unreadable,
                     format!(
@@ -681,24 +780,27 @@ impl<'a, W: Write> Collector<'a, W> {
 
     fn write_member_bytes(&mut self, m: Member, data: &[u8]) -> Result<(), CollectError> {
         let (offset, header_sha256) = self.write_header(&m.header)?;
-        let mut digest = ContentDigest::new();
-        digest.update(data);
-        self.out.write(data).map_err(|e| self.output_err(e))?;
-        self.finish_member(m, offset, header_sha256, Some(digest))
+        self.begin_content()?;
+        self.content(data)?;
+        self.finish_member(m, offset, header_sha256, true)
     }
 
     fn write_header(&mut self, h: &MemberHeader) -> Result<(u64, String), CollectError> {
-        let offset = self.out.pos;
+        let offset = self.pos;
         let bytes = h.encode();
         let header_sha256 = hex::encode(Sha256::digest(&bytes));
-        self.out.write(&bytes).map_err(|e| self.output_err(e))?;
+        self.raw(&bytes)?;
         Ok((offset, header_sha256))
     }
 
-    fn finish_member(&mut self, m: Member, offset: u64, header_sha256: String, digest: Option<ContentDigest>) -> Result<(), CollectError> {
+    /// Pad the member's content and list it; `content` when it has some
+    /// (its digests come from the stream).
+    fn finish_member(&mut self, m: Member, offset: u64, header_sha256: String, content: bool) -> Result<(), CollectError> {
         let h = m.header;
-        self.out.zeros(tar::padding(h.size) as u64).map_err(|e| self.output_err(e))?;
-        let (sha256, blake3) = digest.map(ContentDigest::finish).unzip();
+        let digests = if content { self.end_content()? } else { None };
+        self.raw_zeros(tar::padding(h.size) as u64)?;
+        let awaiting = content && digests.is_none();
+        let (sha256, blake3) = digests.unzip();
         let logical_size = h.sparse_real_size.unwrap_or(h.size);
         self.progress.member(&h.path, logical_size);
         let entry = MemberEntry {
@@ -714,6 +816,9 @@ impl<'a, W: Write> Collector<'a, W> {
             inode: m.inode,
         };
         self.record(entry, m.evidence);
+        if awaiting {
+            self.pending.push_back(self.segment_members.len() - 1);
+        }
         Ok(())
     }
 
@@ -722,15 +827,15 @@ impl<'a, W: Write> Collector<'a, W> {
     fn write_member(&mut self, mut m: Member, file: Option<Reading<'_>>) -> Result<(), CollectError> {
         let (offset, header_sha256) = self.write_header(&m.header)?;
         if !m.header.kind.has_content() {
-            return self.finish_member(m, offset, header_sha256, None);
+            return self.finish_member(m, offset, header_sha256, false);
         }
-        let mut digest = ContentDigest::new();
+        self.begin_content()?;
         if let Some(reading) = file {
-            if let Some((status, detail)) = self.stream_content(reading, m.header.size, &mut digest)? {
+            if let Some((status, detail)) = self.stream_content(reading, m.header.size)? {
                 m.fail(status, detail);
             }
         }
-        self.finish_member(m, offset, header_sha256, Some(digest))
+        self.finish_member(m, offset, header_sha256, true)
     }
 
     /// Write a sparse file: the map, then each data region read at its
@@ -738,16 +843,16 @@ impl<'a, W: Write> Collector<'a, W> {
     fn write_sparse(&mut self, mut m: Member, reading: Reading<'_>, regions: &[sparse::Region]) -> Result<(), CollectError> {
         let (file, before, entry) = reading;
         let (offset, header_sha256) = self.write_header(&m.header)?;
-        self.out.write(&sparse::encode_map(regions)).map_err(|e| self.output_err(e))?;
-        let mut digest = ContentDigest::new();
+        self.raw(&sparse::encode_map(regions))?;
+        self.begin_content()?;
         let mut logical = 0u64;
         let mut short: Option<String> = None;
         for r in regions {
-            digest.zeros(r.offset - logical);
+            self.hole(r.offset - logical)?;
             self.progress.read(r.offset - logical);
             let mut done = 0u64;
             while done < r.len {
-                let want = (r.len - done).min(self.buf.len() as u64) as usize;
+                let want = (r.len - done).min(READ_CHUNK as u64) as usize;
                 if short.is_none() {
                     if let Some(signal) = self.stop_signal() {
                         short = Some(format!(
@@ -757,31 +862,37 @@ impl<'a, W: Write> Collector<'a, W> {
                         ));
                     }
                 }
+                let mut buf = self.chunk();
                 let n = if short.is_some() {
                     0
                 } else {
-                    match file.read_at(&mut self.buf[..want], r.offset + done) {
+                    match file.read_at(&mut buf[..want], r.offset + done) {
                         Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                            self.keep_chunk(buf);
+                            continue;
+                        }
                         Err(e) => {
                             short = Some(format!("read failed at byte {}: {e}", r.offset + done));
                             0
                         }
                     }
                 };
-                if n == 0 {
+                let k = if n == 0 {
                     short.get_or_insert_with(|| format!("shrank while read: ended at byte {}", r.offset + done));
-                    self.buf[..want].fill(0);
-                }
-                let k = if n == 0 { want } else { n };
-                digest.update(&self.buf[..k]);
-                self.out.write(&self.buf[..k]).map_err(|e| self.output_err(e))?;
+                    self.keep_chunk(buf);
+                    self.content_zeros(want as u64)?;
+                    want
+                } else {
+                    self.content_chunk(buf, n)?;
+                    n
+                };
                 done += k as u64;
                 self.progress.read(k as u64);
             }
             logical = r.offset + r.len;
         }
-        digest.zeros(m.header.sparse_real_size.unwrap_or(logical) - logical);
+        self.hole(m.header.sparse_real_size.unwrap_or(logical) - logical)?;
         if let Some(why) = short {
             let status = if why.starts_with("read failed") {
                 MemberStatus::ReadError
@@ -798,16 +909,11 @@ impl<'a, W: Write> Collector<'a, W> {
             let data_regions = regions.iter().filter(|r| r.len > 0).count();
             m.note(format!("sparse: {data_regions} data regions, {stored} bytes stored"));
         }
-        self.finish_member(m, offset, header_sha256, Some(digest))
+        self.finish_member(m, offset, header_sha256, true)
     }
 
     /// Returns the status and detail when the file did not stay still.
-    fn stream_content(
-        &mut self,
-        reading: Reading<'_>,
-        size: u64,
-        digest: &mut ContentDigest,
-    ) -> Result<Option<(MemberStatus, String)>, CollectError> {
+    fn stream_content(&mut self, reading: Reading<'_>, size: u64) -> Result<Option<(MemberStatus, String)>, CollectError> {
         let (mut f, before, entry) = reading;
         let mut done: u64 = 0;
         let mut failure = None;
@@ -817,17 +923,21 @@ impl<'a, W: Write> Collector<'a, W> {
                 stopped = Some(signal);
                 break;
             }
-            let want = (size - done).min(self.buf.len() as u64) as usize;
-            match f.read(&mut self.buf[..want]) {
-                Ok(0) => break,
+            let want = (size - done).min(READ_CHUNK as u64) as usize;
+            let mut buf = self.chunk();
+            match f.read(&mut buf[..want]) {
+                Ok(0) => {
+                    self.keep_chunk(buf);
+                    break;
+                }
                 Ok(n) => {
-                    digest.update(&self.buf[..n]);
-                    self.out.write(&self.buf[..n]).map_err(|e| self.output_err(e))?;
+                    self.content_chunk(buf, n)?;
                     done += n as u64;
                     self.progress.read(n as u64);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.keep_chunk(buf),
                 Err(e) => {
+                    self.keep_chunk(buf);
                     failure = Some(e);
                     break;
                 }
@@ -835,14 +945,7 @@ impl<'a, W: Write> Collector<'a, W> {
         }
         if done < size {
             // Keep the stream valid: the header promised `size` bytes.
-            self.buf.fill(0);
-            let mut left = size - done;
-            while left > 0 {
-                let k = left.min(self.buf.len() as u64) as usize;
-                digest.update(&self.buf[..k]);
-                self.out.write(&self.buf[..k]).map_err(|e| self.output_err(e))?;
-                left -= k as u64;
-            }
+            self.content_zeros(size - done)?;
             if let Some(signal) = stopped {
                 return Ok(Some((
                     MemberStatus::Interrupted,
@@ -890,6 +993,8 @@ impl<'a, W: Write> Collector<'a, W> {
         let is_seal = seal.is_some();
         let stopped_here = stopped.clone();
         let (time_text, secs) = now_rfc3339();
+        // Every member's digests are needed for the manifest and the listing.
+        self.catch_up(false)?;
         let manifest: Vec<u8> = self
             .segment_members
             .iter()
@@ -900,7 +1005,8 @@ impl<'a, W: Write> Collector<'a, W> {
         if !manifest.is_empty() {
             self.write_custody_member(&doc::manifest_path(self.seq), &manifest, secs)?;
         }
-        let end = self.out.pos;
+        let end = self.pos;
+        let segment_sha256 = self.catch_up(true)?.expect("asked for the segment digest");
         let cp = CheckpointDoc {
             format: FORMAT_ID.into(),
             doc_type: doc::CHECKPOINT_TYPE.into(),
@@ -911,7 +1017,7 @@ impl<'a, W: Write> Collector<'a, W> {
                 start: self.segment_start,
                 end,
             },
-            segment_sha256: self.out.take_segment_digest(),
+            segment_sha256,
             members: std::mem::take(&mut self.segment_members),
             skipped: std::mem::take(&mut self.segment_skipped),
             time: time_text,
@@ -928,7 +1034,7 @@ impl<'a, W: Write> Collector<'a, W> {
         self.write_custody_member(&doc::checkpoint_path(self.seq), &bytes, secs)?;
         self.write_custody_member(&doc::signature_path(self.seq), &sig, secs)?;
         if !is_seal && stopped_here.is_none() {
-            self.out.end_frame(false).map_err(|e| self.output_err(e))?;
+            self.end_frame()?;
         }
         self.last_checkpoint = Instant::now();
         self.progress.checkpoint(self.seq, end);
@@ -944,13 +1050,21 @@ impl<'a, W: Write> Collector<'a, W> {
             reason: reason.into(),
         };
         self.checkpoint(Some(seal), None)?;
-        self.out.zeros(tar::END_OF_ARCHIVE_LEN as u64).map_err(|e| self.output_err(e))?;
-        let w = self
-            .out
-            .end_frame(true)
-            .map_err(|e| self.output_err(e))?
-            .expect("last frame returns the writer");
+        self.raw_zeros(tar::END_OF_ARCHIVE_LEN as u64)?;
+        let w = self.finish_stream()?;
         Ok(self.summary(w, None))
+    }
+
+    /// End the last zstd frame and hand back the output.
+    fn finish_stream(&mut self) -> Result<HashingWriter<W>, CollectError> {
+        let Out::Direct(s) = &mut self.out else {
+            unreachable!("the last frame ends after the walk")
+        };
+        let w = s.end_frame(true).map_err(|e| CollectError::Output {
+            bytes: self.pos,
+            source: e,
+        })?;
+        Ok(w.expect("the last frame returns the writer"))
     }
 
     fn summary(&self, w: HashingWriter<W>, stopped: Option<String>) -> (CollectSummary, W) {
@@ -999,6 +1113,71 @@ fn changed_while_read(f: &File, before: &Meta, entry: &SourceEntry) -> Option<(M
             )),
         },
     }
+}
+
+/// Where the tar stream goes: written here (before and after the walk), or
+/// sent to the writer thread (during the walk).
+enum Out<W: Write> {
+    Direct(Box<TarStream<W>>),
+    Piped(Pipe),
+    /// While the stream moves to or from the writer thread.
+    Moving,
+}
+
+/// The collector's end of the channels to the writer thread.
+struct Pipe {
+    tx: SyncSender<Vec<Msg>>,
+    /// Messages not sent yet: a file's few messages travel together.
+    batch: Vec<Msg>,
+    /// Content bytes in `batch`.
+    batch_bytes: usize,
+    replies: Receiver<Reply>,
+    /// Content buffers coming back for reuse.
+    pool: Receiver<Vec<u8>>,
+    /// Content buffers made so far (at most `MAX_BUFFERS`).
+    buffers: usize,
+    /// Buffers taken and not sent.
+    spare: Vec<Vec<u8>>,
+}
+
+/// Batches queued to the writer thread.
+const PIPE_DEPTH: usize = 8;
+/// A batch is sent once it holds this many messages or content bytes.
+const BATCH_MESSAGES: usize = 256;
+const BATCH_BYTES: usize = 256 * 1024;
+/// Reads shorter than this are copied into a message of their own size.
+const SMALL_CONTENT: usize = 64 * 1024;
+/// Content buffers in flight, each `READ_CHUNK` bytes: with the batches,
+/// bounds the memory the pipeline adds.
+const MAX_BUFFERS: usize = 12;
+
+impl Pipe {
+    /// Queue a message; send the batch when it is full or when `now`.
+    fn push(&mut self, msg: Msg, now: bool) -> io::Result<()> {
+        if let Msg::Content(_, n) = &msg {
+            self.batch_bytes += n;
+        }
+        self.batch.push(msg);
+        if now || self.batch.len() >= BATCH_MESSAGES || self.batch_bytes >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.batch_bytes = 0;
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.tx.send(batch).map_err(|_| writer_gone())
+    }
+}
+
+/// What a send to the writer thread returns once that thread has stopped
+/// (its own error is reported instead when the walk ends).
+fn writer_gone() -> io::Error {
+    io::Error::other("the archive writer stopped")
 }
 
 /// A regular file being read: the open file, its metadata when opened, and
@@ -1064,31 +1243,50 @@ const ACL_ACCESS_XATTR: &[u8] = b"system.posix_acl_access";
 /// Name of the extended attribute that holds a POSIX default ACL.
 const ACL_DEFAULT_XATTR: &[u8] = b"system.posix_acl_default";
 
-/// Every extended attribute of `path` (not following a symlink), sorted by
-/// name. A filesystem without extended attributes has none.
-fn read_xattrs(path: &std::path::Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+/// Extended attributes as read, or why they could not be.
+type XattrList = Result<Vec<(Vec<u8>, Vec<u8>)>, String>;
+
+/// Where to read extended attributes from.
+enum XattrSource<'a> {
+    /// A path, not following a final symlink.
+    Path(&'a std::path::Path),
+    /// An open file.
+    File(&'a File),
+}
+
+/// Every extended attribute, sorted by name. A filesystem without extended
+/// attributes has none.
+fn read_xattrs(from: XattrSource<'_>) -> XattrList {
+    let list = |buf: &mut [u8]| match &from {
+        XattrSource::Path(p) => rustix::fs::llistxattr(*p, buf),
+        XattrSource::File(f) => rustix::fs::flistxattr(*f, buf),
+    };
+    let get = |name: &[u8], buf: &mut [u8]| match &from {
+        XattrSource::Path(p) => rustix::fs::lgetxattr(*p, name, buf),
+        XattrSource::File(f) => rustix::fs::fgetxattr(*f, name, buf),
+    };
     let unsupported = |e: &rustix::io::Errno| matches!(*e, rustix::io::Errno::NOTSUP | rustix::io::Errno::NOSYS);
-    let mut names = vec![0u8; 4096];
+    let mut names = vec![0u8; 1024];
     let len = loop {
-        match rustix::fs::llistxattr(path, &mut names[..]) {
+        match list(&mut names[..]) {
             Ok(n) => break n,
             Err(rustix::io::Errno::RANGE) if names.len() < 1 << 20 => names.resize(names.len() * 4, 0),
             Err(e) if unsupported(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(io::Error::from(e).to_string()),
         }
     };
     let mut out = Vec::new();
     for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let mut value = vec![0u8; 4096];
         let n = loop {
-            match rustix::fs::lgetxattr(path, name, &mut value[..]) {
-                Ok(n) => break n,
+            match get(name, &mut value[..]) {
+                Ok(n) => break Some(n),
                 Err(rustix::io::Errno::RANGE) if value.len() < 1 << 20 => value.resize(value.len() * 4, 0),
-                Err(rustix::io::Errno::NODATA) => break usize::MAX,
-                Err(e) => return Err(e.into()),
+                Err(rustix::io::Errno::NODATA) => break None,
+                Err(e) => return Err(io::Error::from(e).to_string()),
             }
         };
-        if n != usize::MAX {
+        if let Some(n) = n {
             value.truncate(n);
             out.push((name.to_vec(), value));
         }

@@ -12,3 +12,4 @@ pub mod frames;
 pub mod signer;
 pub mod source;
 pub mod verify;
+mod writer;

@@ -288,8 +288,8 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
     }
     let mut signer = load_signer(&args)?;
     let mut never_collect = Vec::new();
-    let out: Box<dyn Write> = if to_stdout {
-        Box::new(io::stdout().lock())
+    let out: Box<dyn Write + Send> = if to_stdout {
+        Box::new(io::BufWriter::with_capacity(1 << 20, io::stdout()))
     } else {
         let f = std::fs::OpenOptions::new()
             .write(true)
