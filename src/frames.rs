@@ -114,7 +114,7 @@ impl<R: Read> FrameReader<R> {
         }
         loop {
             let window = &self.buf[self.start..self.end];
-            if let Some(i) = window.windows(4).position(|w| w == ZSTD_MAGIC) {
+            if let Some(i) = memchr::memmem::find(window, &ZSTD_MAGIC) {
                 self.start += i;
                 self.offset += i as u64;
                 self.decoder.reinit()?;
@@ -163,7 +163,7 @@ impl<R: Read> Read for FrameReader<R> {
                         .saturating_sub(3)
                         .max(if self.offset == self.frame_begin { self.start + 1 } else { 0 });
                     if !self.magic_inside && from < self.start + used {
-                        self.magic_inside = self.buf[from..self.start + used].windows(4).any(|w| w == ZSTD_MAGIC);
+                        self.magic_inside = memchr::memmem::find(&self.buf[from..self.start + used], &ZSTD_MAGIC).is_some();
                     }
                     self.start += used;
                     self.offset += used as u64;
