@@ -340,15 +340,17 @@ impl<'a, W: Write> Collector<'a, W> {
                 buffers: 0,
                 spare: Vec::new(),
             });
-            let walked = self.walk_sources();
-            let Out::Piped(pipe) = std::mem::replace(&mut self.out, Out::Moving) else {
+            // A panic in the walk must still hang up on the writer thread, or
+            // the scope would wait for it forever.
+            let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.walk_sources()));
+            let Out::Piped(mut pipe) = std::mem::replace(&mut self.out, Out::Moving) else {
                 unreachable!("piped during the walk")
             };
-            let mut pipe = pipe;
-            let flushed = pipe.flush();
+            let flushed = if walked.is_ok() { pipe.flush() } else { Ok(()) };
             let Pipe { tx, replies, .. } = pipe;
             drop(tx);
             let (stream, served) = writer.join().expect("the writer thread does not panic");
+            let walked = walked.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             let walked = walked.and_then(|()| flushed.map_err(|source| CollectError::Output { bytes: self.pos, source }));
             (walked, stream, served, replies)
         });
@@ -1154,9 +1156,11 @@ const MAX_BUFFERS: usize = 12;
 impl Pipe {
     /// Queue a message; send the batch when it is full or when `now`.
     fn push(&mut self, msg: Msg, now: bool) -> io::Result<()> {
-        if let Msg::Content(_, n) = &msg {
-            self.batch_bytes += n;
-        }
+        self.batch_bytes += match &msg {
+            Msg::Content(_, n) => *n,
+            Msg::Raw(b) => b.len(),
+            _ => 0,
+        };
         self.batch.push(msg);
         if now || self.batch.len() >= BATCH_MESSAGES || self.batch_bytes >= BATCH_BYTES {
             self.flush()?;

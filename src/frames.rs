@@ -78,9 +78,12 @@ impl<R: Read> FrameReader<R> {
 
     /// Move unconsumed bytes to the front and read more input.
     fn refill(&mut self) -> io::Result<()> {
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
+        // Keep up to three consumed bytes in front, so that a frame magic
+        // split across two reads is still seen by the scan in `read`.
+        let keep = self.start.min(3);
+        self.buf.copy_within(self.start - keep..self.end, 0);
+        self.end -= self.start - keep;
+        self.start = keep;
         if self.end == self.buf.len() {
             self.buf.resize(self.buf.len() * 2, 0);
         }
@@ -105,10 +108,12 @@ impl<R: Read> FrameReader<R> {
     /// failed to the next frame), or `None` when the input holds no further
     /// frame.
     pub fn resync(&mut self) -> io::Result<Option<(u64, u64)>> {
+        let failed = self.failed_at.is_some();
         let from = self.failed_at.take().unwrap_or(self.frame_begin);
-        // The failed frame began at or before the current position; search
-        // from one byte past it so that the same frame is not found again.
-        if self.start < self.end {
+        // Inside a frame (or at one that failed), search from one byte on so
+        // that the same frame is not found again; between frames, the next
+        // frame may begin right here.
+        if self.start < self.end && (failed || self.in_frame) {
             self.start += 1;
             self.offset += 1;
         }

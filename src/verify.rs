@@ -387,6 +387,9 @@ struct Verifier<'s, R: BufRead> {
     members_read: u64,
     /// Content is read through this buffer.
     read_buf: Vec<u8>,
+    /// The last resynchronisation: index of its finding, where the lost
+    /// range began, and `members_read` then.
+    last_resync: Option<(usize, u64, u64)>,
     /// Totals of the last checkpoint read.
     last_totals: Option<Totals>,
     /// Evidence members read before damage destroyed their checkpoint.
@@ -437,6 +440,7 @@ pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink
         stopped_at: None,
         members_read: 0,
         read_buf: Vec::new(),
+        last_resync: None,
         last_totals: None,
         evidence_seen_before_loss: 0,
         trust: opts.trust.clone(),
@@ -809,7 +813,11 @@ impl<R: BufRead> Verifier<'_, R> {
                 }
                 Next::Stopped(end, off) => {
                     let damaged = matches!(end, ReadEnd::Damaged(_) | ReadEnd::Malformed { .. });
-                    self.stopped(end, off, "inside a member or between members");
+                    // Damage right after a resynchronisation, with no member
+                    // between, widens the lost range instead of adding findings.
+                    if !(damaged && self.resync_without_members()) {
+                        self.stopped(end, off, "inside a member or between members");
+                    }
                     if damaged && self.resync(off)? {
                         continue;
                     }
@@ -827,7 +835,10 @@ impl<R: BufRead> Verifier<'_, R> {
         let seq = self.checkpoint_seq + 1;
         // A frame's checksum is checked at its end, so bytes it gave before
         // the error may be corrupt: members read from it are not kept.
-        let frame_tar_start = self.stream.pos - (self.stream.inner.produced() - self.stream.inner.frame_begin_produced());
+        let frame_tar_start = self
+            .stream
+            .pos
+            .saturating_sub(self.stream.inner.produced() - self.stream.inner.frame_begin_produced());
         let keep = self
             .segment_members
             .iter()
@@ -851,10 +862,18 @@ impl<R: BufRead> Verifier<'_, R> {
                 Ok(false)
             }
             Some((from, to)) => {
+                let from = match self.last_resync {
+                    Some((i, first, _)) if self.resync_without_members() => {
+                        self.findings.remove(i);
+                        first
+                    }
+                    _ => from,
+                };
                 let msg = format!(
                     "compressed bytes {from}..{to} are lost (the damaged zstd frame); reading resumes at the next frame, and the members it holds are checked one by one against the next signed checkpoint"
                 );
                 self.find(FindingKind::CompressedDamage, msg, None, Some(off), Some(seq));
+                self.last_resync = Some((self.findings.len() - 1, from, self.members_read));
                 if self.lost_from.is_none() {
                     self.lost_from = Some(self.segment_members.len());
                 }
@@ -863,6 +882,11 @@ impl<R: BufRead> Verifier<'_, R> {
                 Ok(true)
             }
         }
+    }
+
+    /// Whether no member was read since the last resynchronisation.
+    fn resync_without_members(&self) -> bool {
+        self.last_resync.is_some_and(|(_, _, at)| at == self.members_read)
     }
 
     fn push_observed(&mut self, m: Observed) {
@@ -875,6 +899,7 @@ impl<R: BufRead> Verifier<'_, R> {
 
     /// Members after the last checkpoint: unproven.
     fn flush_unproven(&mut self) -> Result<(), VerifyError> {
+        self.lost_from = None;
         let members = std::mem::take(&mut self.segment_members);
         // The document and signature of a checkpoint already verified are
         // not unproven evidence.
@@ -955,7 +980,11 @@ impl<R: BufRead> Verifier<'_, R> {
         };
         let (mut m, mut sig) = (m, sig);
         let json_offset = match self.lost_from.take() {
-            Some(from) => {
+            // Bytes can only have been lost, never gained: a range that ends
+            // before this document means bytes were inserted, which the full
+            // checks below report.
+            Some(from) if cp.range.end >= json_offset && cp.range.end >= self.prev_end => {
+                let from = from.min(self.segment_members.len());
                 if seq > self.checkpoint_seq + 1 && from > 0 {
                     // The checkpoint that would prove the members read before
                     // the damage was itself lost.
@@ -1014,7 +1043,7 @@ impl<R: BufRead> Verifier<'_, R> {
                 ok &= self.check_checkpoint_identity(seq, &cp, cp.range.end);
                 cp.range.end
             }
-            None => {
+            _ => {
                 ok &= self.check_checkpoint_fields(seq, &cp, json_offset, &segment_digest);
                 json_offset
             }
@@ -1051,6 +1080,7 @@ impl<R: BufRead> Verifier<'_, R> {
     }
 
     fn reject_segment(&mut self, seq: u64, m: Observed, sig: Option<Observed>, why: &str) -> Result<bool, VerifyError> {
+        self.lost_from = None;
         let members = std::mem::take(&mut self.segment_members);
         let outcomes: Vec<MemberOutcome> = members
             .into_iter()

@@ -213,3 +213,13 @@ fn bombs_and_absurd_sizes_get_an_answer_in_bounded_memory() {
         let _ = std::fs::remove_dir_all(&into);
     }
 }
+
+#[test]
+fn a_run_of_false_frames_is_one_finding_not_millions() {
+    // Every "frame" fails at once and resynchronisation moves on four bytes:
+    // the lost ranges must merge, so findings (and memory) stay small.
+    let data: Vec<u8> = [0x28u8, 0xB5, 0x2F, 0xFD].repeat(250_000);
+    let report = verify(&data[..], &VerifyOptions::default(), &mut NullSink).expect("a damaged zstd stream gets a report");
+    assert!(report.findings.len() < 10, "{} findings", report.findings.len());
+    assert_eq!(report.verdict, custody::verify::Verdict::Tampered);
+}
