@@ -5,7 +5,6 @@
 
 use custody::collect::{CollectOptions, Collector, NoProgress};
 use custody::signer::{fingerprint, Signer, TrustAnchors};
-use custody::source::WalkOptions;
 use custody::verify::{verify, NullSink, VerifyOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -13,20 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut signer = Signer::ephemeral();
     let fp = fingerprint(&signer.public_key());
     let opts = CollectOptions {
-        sources: vec![source.clone().into()],
-        walk: WalkOptions {
-            excludes: globset::GlobSet::empty(),
-            one_file_system: true,
-            never_collect: Vec::new(),
-        },
-        exclude_patterns: Vec::new(),
-        case: Default::default(),
         checkpoint_bytes: 64 * 1024 * 1024,
         checkpoint_members: 1000,
-        checkpoint_seconds: 60,
-        zstd_level: 3,
-        zstd_workers: 0,
-        stop: None,
+        ..CollectOptions::new(vec![source.clone().into()])
     };
     let mut progress = NoProgress;
     let (summary, archive) = Collector::start(Vec::new(), &mut signer, opts, &mut progress)?.run()?;

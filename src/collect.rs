@@ -112,6 +112,30 @@ pub struct CollectOptions {
     pub stop: Option<Arc<AtomicUsize>>,
 }
 
+impl CollectOptions {
+    /// Collect `sources` with the defaults: the documented checkpoint
+    /// intervals and level, one filesystem, no exclusions, and compression on
+    /// the calling thread's writer (set `zstd_workers` for more).
+    pub fn new(sources: Vec<PathBuf>) -> Self {
+        CollectOptions {
+            sources,
+            walk: WalkOptions {
+                excludes: globset::GlobSet::empty(),
+                one_file_system: true,
+                never_collect: Vec::new(),
+            },
+            exclude_patterns: Vec::new(),
+            case: doc::CaseInfo::default(),
+            checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
+            checkpoint_members: DEFAULT_CHECKPOINT_MEMBERS,
+            checkpoint_seconds: DEFAULT_CHECKPOINT_SECONDS,
+            zstd_level: DEFAULT_ZSTD_LEVEL,
+            zstd_workers: 0,
+            stop: None,
+        }
+    }
+}
+
 /// What a finished collection produced.
 #[derive(Debug, Clone)]
 pub struct CollectSummary {

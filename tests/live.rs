@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use custody::collect::{CollectOptions, Collector, Progress};
 use custody::format::doc::{MemberEntry, MemberStatus};
 use custody::signer::{fingerprint, Signer, TrustAnchors};
-use custody::source::WalkOptions;
 use custody::verify::{verify, MemberOutcome, MemberSink, Verdict, VerifyOptions};
 
 /// What the hook does to a file, and when.
@@ -82,20 +81,11 @@ fn collect_with(root: &Path, acts: HashMap<PathBuf, Act>) -> (Vec<u8>, String) {
     let mut signer = Signer::ephemeral();
     let fp = fingerprint(&signer.public_key());
     let opts = CollectOptions {
-        sources: vec![root.to_path_buf()],
-        walk: WalkOptions {
-            excludes: globset::GlobSet::empty(),
-            one_file_system: true,
-            never_collect: Vec::new(),
-        },
-        exclude_patterns: Vec::new(),
-        case: Default::default(),
         checkpoint_bytes: 1 << 30,
         checkpoint_members: 2,
         checkpoint_seconds: 3600,
         zstd_level: 1,
-        zstd_workers: 0,
-        stop: None,
+        ..CollectOptions::new(vec![root.to_path_buf()])
     };
     let mut hooks = Hooks {
         acts,

@@ -16,7 +16,6 @@ use std::path::Path;
 use custody::collect::{CollectOptions, Collector, NoProgress};
 use custody::format::tar::{self, EntryKind, MemberHeader, Timestamp, BLOCK};
 use custody::signer::{fingerprint, Signer, TrustAnchors};
-use custody::source::WalkOptions;
 use custody::verify::{verify, Level, NullSink, Report, Verdict, VerifyOptions};
 
 /// A member's place in the tar stream.
@@ -96,20 +95,11 @@ fn make_tree(root: &Path, salt: &str) {
 
 fn collect_tar(root: &Path, signer: &mut Signer) -> Vec<u8> {
     let opts = CollectOptions {
-        sources: vec![root.to_path_buf()],
-        walk: WalkOptions {
-            excludes: globset::GlobSet::empty(),
-            one_file_system: true,
-            never_collect: Vec::new(),
-        },
-        exclude_patterns: Vec::new(),
-        case: Default::default(),
         checkpoint_bytes: 1 << 30,
         checkpoint_members: 4,
         checkpoint_seconds: 3600,
         zstd_level: 1,
-        zstd_workers: 0,
-        stop: None,
+        ..CollectOptions::new(vec![root.to_path_buf()])
     };
     let (_, archive) = Collector::start(Vec::new(), signer, opts, &mut NoProgress).unwrap().run().unwrap();
     zstd::stream::decode_all(&archive[..]).unwrap()
