@@ -60,11 +60,6 @@ impl<R: Read> FrameReader<R> {
         })
     }
 
-    /// Compressed bytes consumed so far.
-    pub fn compressed_offset(&self) -> u64 {
-        self.offset
-    }
-
     /// Decompressed bytes returned so far.
     pub fn produced(&self) -> u64 {
         self.produced

@@ -96,7 +96,7 @@ fn a_damaged_frame_loses_only_its_own_members() {
         .arg(pub_of(&key)));
     assert_eq!(code(&o), 12, "{}", text(&o));
     let mut recovered = 0;
-    for e in walk_files(&into) {
+    for e in files_under(&into) {
         if e.extension().is_some_and(|x| x == "log") {
             let source = Path::new("/").join(e.strip_prefix(&into).unwrap());
             if std::fs::read(&e).unwrap() != std::fs::read(&source).unwrap() {
@@ -115,20 +115,4 @@ fn a_damaged_frame_loses_only_its_own_members() {
         "recovered {recovered}, lost {lost} by count and {named} by name"
     );
     assert!(lost + named <= 31, "a frame of at most one segment is lost: {lost} + {named}");
-}
-
-fn walk_files(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

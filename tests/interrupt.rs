@@ -82,27 +82,19 @@ fn assert_salvage_matches(archive: &Path, key: &Path, dir: &Path) -> usize {
         .map(|v| v["path"].as_str().unwrap_or_default().to_string())
         .collect();
     let mut checked = 0;
-    let mut stack = vec![into.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "log") {
-                // The extracted path is the source's absolute path under `into`.
-                let rel = p.strip_prefix(&into).unwrap();
-                let source = Path::new("/").join(rel);
-                let data = std::fs::read(&p).unwrap();
-                if interrupted.iter().any(|i| Path::new(i) == rel) {
-                    let whole = std::fs::read(&source).unwrap();
-                    let kept = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-                    assert!(whole.starts_with(&data[..kept]), "{} holds what was read, then zeros", p.display());
-                    continue;
-                }
-                assert_eq!(data, std::fs::read(&source).unwrap(), "{}", p.display());
-                checked += 1;
-            }
+    for p in files_under(&into).into_iter().filter(|p| p.extension().is_some_and(|x| x == "log")) {
+        // The extracted path is the source's absolute path under `into`.
+        let rel = p.strip_prefix(&into).unwrap();
+        let source = Path::new("/").join(rel);
+        let data = std::fs::read(&p).unwrap();
+        if interrupted.iter().any(|i| Path::new(i) == rel) {
+            let whole = std::fs::read(&source).unwrap();
+            let kept = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            assert!(whole.starts_with(&data[..kept]), "{} holds what was read, then zeros", p.display());
+            continue;
         }
+        assert_eq!(data, std::fs::read(&source).unwrap(), "{}", p.display());
+        checked += 1;
     }
     checked
 }

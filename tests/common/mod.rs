@@ -175,3 +175,22 @@ pub fn header_member(dir: &Path) -> Vec<u8> {
     let end = after_pax + BLOCK + size + padding(size as u64);
     t[..end].to_vec()
 }
+
+/// Every non-directory under `root` (symlinks included, never followed),
+/// for checking what an extraction wrote.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
