@@ -32,10 +32,7 @@ pub const DEFAULT_CHECKPOINT_MEMBERS: u64 = 20_000;
 pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
 /// Largest `--checkpoint-members` accepted, which bounds a checkpoint's size.
 pub const MAX_CHECKPOINT_MEMBERS: u64 = 100_000;
-/// A zstd frame ends at the first member boundary after this many tar
-/// bytes (and after every non-final checkpoint), so damage to compressed
-/// bytes loses at most the frames it touches.
-pub const FRAME_BYTES: u64 = 16 * 1024 * 1024;
+pub use crate::writer::{FRAME_LIMIT, FRAME_TARGET, MAX_THREADS};
 /// Default zstd level.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// A file that reports size 0 is read up to this many bytes (procfs and
@@ -104,8 +101,8 @@ pub struct CollectOptions {
     pub checkpoint_seconds: u64,
     /// zstd level.
     pub zstd_level: i32,
-    /// zstd worker threads (0: compress on the calling thread).
-    pub zstd_workers: u32,
+    /// Compression threads (1 to [`MAX_THREADS`]; more are taken as that).
+    pub threads: usize,
     /// Set to a signal number to stop the collection: the member being read
     /// is cut short (zero-filled, status `interrupted`), a final signed
     /// checkpoint is written, and no seal.
@@ -114,8 +111,8 @@ pub struct CollectOptions {
 
 impl CollectOptions {
     /// Collect `sources` with the defaults: the documented checkpoint
-    /// intervals and level, one filesystem, no exclusions, and compression on
-    /// the calling thread's writer (set `zstd_workers` for more).
+    /// intervals and level, one filesystem, no exclusions, and
+    /// [`default_threads`] compression threads.
     pub fn new(sources: Vec<PathBuf>) -> Self {
         CollectOptions {
             sources,
@@ -130,10 +127,16 @@ impl CollectOptions {
             checkpoint_members: DEFAULT_CHECKPOINT_MEMBERS,
             checkpoint_seconds: DEFAULT_CHECKPOINT_SECONDS,
             zstd_level: DEFAULT_ZSTD_LEVEL,
-            zstd_workers: 0,
+            threads: default_threads(),
             stop: None,
         }
     }
+}
+
+/// Compression threads when none are asked for: one per CPU, at most
+/// [`MAX_THREADS`].
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
 }
 
 /// What a finished collection produced.
@@ -231,8 +234,6 @@ pub struct Collector<'a, W: Write> {
     out: Out<W>,
     /// Tar bytes written (or sent to the writer thread) so far.
     pos: u64,
-    /// Tar offset where the current zstd frame began.
-    frame_start: u64,
     /// Indices in `segment_members` of members whose digests the writer
     /// thread has not reported yet, in stream order.
     pending: VecDeque<usize>,
@@ -264,11 +265,10 @@ impl<'a, W: Write> Collector<'a, W> {
     pub fn start(out: W, signer: &'a mut Signer, opts: CollectOptions, progress: &'a mut dyn Progress) -> Result<Self, CollectError> {
         let mut id = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-        let out = TarStream::new(out, opts.zstd_level, opts.zstd_workers).map_err(|source| CollectError::Output { bytes: 0, source })?;
+        let out = TarStream::new(out, opts.zstd_level, opts.threads).map_err(|source| CollectError::Output { bytes: 0, source })?;
         let mut c = Collector {
             out: Out::Direct(Box::new(out)),
             pos: 0,
-            frame_start: 0,
             pending: VecDeque::new(),
             signer,
             archive_id: hex::encode(id),
@@ -294,6 +294,9 @@ impl<'a, W: Write> Collector<'a, W> {
         c.chain = doc::chain_value(&bytes);
         let secs = rfc3339_secs(&header.start_time).unwrap_or(0);
         c.write_custody_member(doc::HEADER_PATH, &bytes, secs)?;
+        // The header document goes out at once, in a frame of its own: even
+        // an archive killed right away names its signer.
+        c.end_frame()?;
         Ok(c)
     }
 
@@ -582,9 +585,7 @@ impl<'a, W: Write> Collector<'a, W> {
     }
 
     fn end_frame(&mut self) -> Result<(), CollectError> {
-        self.emit(0, |s| s.end_frame(false).map(|_| ()), || Msg::Frame)?;
-        self.frame_start = self.pos;
-        Ok(())
+        self.emit(0, |s| s.end_frame(), || Msg::Frame)
     }
 
     /// The signal that asked the collection to stop, if one did.
@@ -608,10 +609,10 @@ impl<'a, W: Write> Collector<'a, W> {
             || self.last_checkpoint.elapsed() >= Duration::from_secs(self.opts.checkpoint_seconds);
         if due && (self.segment_evidence > 0 || !self.segment_skipped.is_empty()) {
             self.checkpoint(None, None)?;
-        } else if self.pos - self.frame_start >= FRAME_BYTES {
+        } else {
             // Damage to a frame loses only that frame: end one between members
-            // every so often, not only at checkpoints.
-            self.end_frame()?;
+            // every few MiB, not only at checkpoints.
+            self.emit(0, |s| s.boundary(), || Msg::Boundary)?;
         }
         Ok(())
     }
@@ -1086,11 +1087,10 @@ impl<'a, W: Write> Collector<'a, W> {
         let Out::Direct(s) = &mut self.out else {
             unreachable!("the last frame ends after the walk")
         };
-        let w = s.end_frame(true).map_err(|e| CollectError::Output {
+        s.finish().map_err(|e| CollectError::Output {
             bytes: self.pos,
             source: e,
-        })?;
-        Ok(w.expect("the last frame returns the writer"))
+        })
     }
 
     fn summary(&self, w: HashingWriter<W>, stopped: Option<String>) -> (CollectSummary, W) {

@@ -159,8 +159,8 @@ struct CollectArgs {
     /// zstd compression level (1-19).
     #[arg(long, default_value_t = collect::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
-    /// Compression threads (default: the number of CPUs).
-    #[arg(long)]
+    /// Compression threads, 1-4 (default: one per CPU, at most 4).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=collect::MAX_THREADS as i64))]
     threads: Option<u32>,
     /// No progress on stderr.
     #[arg(long, short)]
@@ -306,9 +306,6 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         never_collect.push((m.dev(), m.ino()));
         Box::new(io::BufWriter::with_capacity(1 << 20, f))
     };
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1));
     let opts = CollectOptions {
         sources: sources.clone(),
         walk: WalkOptions {
@@ -327,7 +324,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         checkpoint_members: args.checkpoint_members,
         checkpoint_seconds: args.checkpoint_seconds,
         zstd_level: args.level,
-        zstd_workers: if threads > 1 { threads } else { 0 },
+        threads: args.threads.map_or_else(collect::default_threads, |n| n as usize),
         stop: Some(stop_on_signals()?),
     };
     let fingerprint = signer::fingerprint(&signer.public_key());

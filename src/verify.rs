@@ -349,6 +349,8 @@ struct Observed {
     content: Option<Vec<u8>>,
     /// Raw header bytes (for canonical checks of custody members).
     header_bytes: Vec<u8>,
+    /// Stream position after the member's content and padding.
+    end: u64,
 }
 
 enum Next {
@@ -582,12 +584,14 @@ impl<R: BufRead> Verifier<'_, R> {
             // evidence member's header is known by its digest, which keeps
             // a segment's memory small.
             header_bytes: if keep { header_bytes } else { Vec::new() },
+            end: 0,
         };
         if observed.meta.kind.has_content() {
             if let Some(end) = self.read_content(&mut observed)? {
                 return Ok(Next::Stopped(end, offset));
             }
         }
+        observed.end = self.stream.pos;
         Ok(Next::Member(Box::new(observed)))
     }
 
@@ -834,7 +838,8 @@ impl<R: BufRead> Verifier<'_, R> {
     fn resync(&mut self, off: u64) -> Result<bool, VerifyError> {
         let seq = self.checkpoint_seq + 1;
         // A frame's checksum is checked at its end, so bytes it gave before
-        // the error may be corrupt: members read from it are not kept.
+        // the error may be corrupt: members with any byte from it are not
+        // kept (a frame may begin inside a large member).
         let frame_tar_start = self
             .stream
             .pos
@@ -842,7 +847,7 @@ impl<R: BufRead> Verifier<'_, R> {
         let keep = self
             .segment_members
             .iter()
-            .position(|o| o.meta.offset >= frame_tar_start)
+            .position(|o| o.end > frame_tar_start)
             .unwrap_or(self.segment_members.len());
         if keep < self.segment_members.len() {
             let suspect: Vec<Observed> = self.segment_members.drain(keep..).collect();

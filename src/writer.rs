@@ -1,15 +1,36 @@
 //! The writing side of a collection: the tar stream's running segment
 //! digest, the current member's content digests, and the zstd frames.
 //!
-//! During the walk this runs on a thread of its own, fed by messages in
-//! stream order, so that hashing and feeding the compressor overlap with
-//! walking and reading ([`serve`]). Before and after the walk the collector
-//! drives a [`TarStream`] directly.
+//! The tar stream is cut into frames of a few MiB ([`FRAME_TARGET`],
+//! [`FRAME_LIMIT`]), and each frame is compressed on its own by a pool of
+//! threads ([`Frames`]). Frames are written in stream order whatever thread
+//! finished first, so the archive is the same byte for byte for any number of
+//! threads.
+//!
+//! During the walk the stream runs on a thread of its own, fed by messages in
+//! stream order, so that hashing and framing overlap with walking and reading
+//! ([`serve`]). Before and after the walk the collector drives a
+//! [`TarStream`] directly.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
+
+/// A frame ends at the first member boundary once it holds this many tar
+/// bytes.
+pub const FRAME_TARGET: usize = 3 * 1024 * 1024;
+/// A frame never holds more tar bytes than this: inside a large member it is
+/// cut before, at a tar offset of [`CUT_PHASE`] modulo 512.
+pub const FRAME_LIMIT: usize = 4 * 1024 * 1024;
+/// Where, within a 512-byte tar block, a frame cut inside a member falls. A
+/// frame that starts inside a member therefore never starts where a block
+/// of a file's content does: a tar file among the evidence cannot pass for
+/// archive members when a verifier resynchronises there after damage.
+pub const CUT_PHASE: u64 = 256;
 
 /// Counts and hashes the compressed bytes on their way out.
 pub(crate) struct HashingWriter<W: Write> {
@@ -58,45 +79,215 @@ impl ContentDigest {
 /// Zeros to write or hash from.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
+/// Most compression threads: each adds a frame held at once, and with it
+/// up to two buffers of [`FRAME_LIMIT`] bytes (its tar bytes and their
+/// compressed form), so this bounds the memory whatever is asked.
+pub const MAX_THREADS: usize = 4;
+
+/// A frame to compress: its place in the stream, its tar bytes, and a buffer
+/// for the result.
+struct Job {
+    seq: u64,
+    tar: Vec<u8>,
+    out: Vec<u8>,
+}
+
+/// A compressed frame, with its tar buffer back for reuse.
+struct Done {
+    seq: u64,
+    tar: Vec<u8>,
+    out: io::Result<Vec<u8>>,
+}
+
+/// Compresses frames on a pool of threads and writes them, in order, to the
+/// output. At most `max_in_flight` frames are held (being compressed, or
+/// compressed and waiting for an earlier one), which bounds the memory.
+pub(crate) struct Frames<W: Write> {
+    out: HashingWriter<W>,
+    pool: Pool,
+    done: Receiver<Done>,
+    /// Frames handed to the pool, and frames written.
+    sent: u64,
+    written: u64,
+    max_in_flight: u64,
+    /// Compressed frames waiting for an earlier one to be written.
+    waiting: BTreeMap<u64, Vec<u8>>,
+    spare_tar: Vec<Vec<u8>>,
+    spare_out: Vec<Vec<u8>>,
+}
+
+impl<W: Write> Frames<W> {
+    fn new(out: W, level: i32, threads: usize) -> io::Result<Self> {
+        let threads = threads.clamp(1, MAX_THREADS);
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let mut workers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx = done_tx.clone();
+            let mut z = zstd::bulk::Compressor::new(level)?;
+            z.include_checksum(true)?;
+            let handle = std::thread::Builder::new()
+                .name(format!("custody-zstd-{i}"))
+                .spawn(move || compress_frames(z, &job_rx, &done_tx))?;
+            workers.push(handle);
+        }
+        Ok(Frames {
+            out: HashingWriter {
+                inner: out,
+                sha: Sha256::new(),
+                bytes: 0,
+            },
+            pool: Pool { jobs: Some(jobs), workers },
+            done,
+            sent: 0,
+            written: 0,
+            max_in_flight: (threads + 1) as u64,
+            waiting: BTreeMap::new(),
+            spare_tar: Vec::new(),
+            spare_out: Vec::new(),
+        })
+    }
+
+    /// An empty buffer for the next frame's tar bytes.
+    fn tar_buffer(&mut self) -> Vec<u8> {
+        self.spare_tar.pop().unwrap_or_else(|| Vec::with_capacity(FRAME_LIMIT))
+    }
+
+    /// Hand a frame to the pool, first waiting, if too many are held, until
+    /// the oldest is written.
+    fn send(&mut self, tar: Vec<u8>) -> io::Result<()> {
+        self.settle(self.max_in_flight - 1)?;
+        let out = self.spare_out.pop().unwrap_or_default();
+        let job = Job { seq: self.sent, tar, out };
+        let jobs = self.pool.jobs.as_ref().expect("the pool runs until finish");
+        jobs.send(job).map_err(|_| pool_gone())?;
+        self.sent += 1;
+        // Write whatever is already done, without waiting.
+        self.settle(self.max_in_flight)
+    }
+
+    /// Write finished frames in order until at most `held` remain unwritten.
+    fn settle(&mut self, held: u64) -> io::Result<()> {
+        loop {
+            while let Ok(d) = self.done.try_recv() {
+                self.accept(d)?;
+            }
+            while let Some(out) = self.waiting.remove(&self.written) {
+                self.out.write_all(&out)?;
+                self.written += 1;
+                self.spare_out.push(out);
+            }
+            if self.sent - self.written <= held {
+                return Ok(());
+            }
+            let d = self.done.recv().map_err(|_| pool_gone())?;
+            self.accept(d)?;
+        }
+    }
+
+    fn accept(&mut self, d: Done) -> io::Result<()> {
+        let mut tar = d.tar;
+        tar.clear();
+        self.spare_tar.push(tar);
+        self.waiting.insert(d.seq, d.out?);
+        Ok(())
+    }
+
+    /// Hand back the output, once every frame is written; the pool stops.
+    fn finish(self) -> HashingWriter<W> {
+        debug_assert_eq!(self.sent, self.written, "frames are written before the output is handed back");
+        self.out
+    }
+}
+
+/// The compression threads; they stop when the pool is dropped.
+struct Pool {
+    jobs: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Hanging up ends each thread's loop once its frame is done.
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// What a compression thread does until the pool closes.
+fn compress_frames(mut z: zstd::bulk::Compressor<'static>, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(Job { seq, tar, mut out }) = job else {
+            return;
+        };
+        out.clear();
+        out.reserve(zstd::zstd_safe::compress_bound(tar.len()));
+        let out = z.compress_to_buffer(&tar[..], &mut out).map(|_| out);
+        if done.send(Done { seq, tar, out }).is_err() {
+            return;
+        }
+    }
+}
+
+fn pool_gone() -> io::Error {
+    io::Error::other("a compression thread stopped")
+}
+
 /// The tar stream as written: running segment digest, the open member's
 /// digests, and the current zstd frame.
 pub(crate) struct TarStream<W: Write> {
-    encoder: Option<zstd::stream::write::Encoder<'static, HashingWriter<W>>>,
-    level: i32,
-    workers: u32,
+    frames: Option<Frames<W>>,
+    /// Tar bytes of the current frame.
+    frame: Vec<u8>,
+    /// Tar offset where the current frame begins.
+    frame_start: u64,
     segment: Sha256,
     member: Option<ContentDigest>,
 }
 
 impl<W: Write> TarStream<W> {
-    pub(crate) fn new(out: W, level: i32, workers: u32) -> io::Result<Self> {
-        let writer = HashingWriter {
-            inner: out,
-            sha: Sha256::new(),
-            bytes: 0,
-        };
+    /// A stream compressed at `level` on `threads` threads.
+    pub(crate) fn new(out: W, level: i32, threads: usize) -> io::Result<Self> {
+        let mut frames = Frames::new(out, level, threads)?;
         Ok(TarStream {
-            encoder: Some(Self::encoder(writer, level, workers)?),
-            level,
-            workers,
+            frame: frames.tar_buffer(),
+            frames: Some(frames),
+            frame_start: 0,
             segment: Sha256::new(),
             member: None,
         })
     }
 
-    fn encoder(w: HashingWriter<W>, level: i32, workers: u32) -> io::Result<zstd::stream::write::Encoder<'static, HashingWriter<W>>> {
-        let mut e = zstd::stream::write::Encoder::new(w, level)?;
-        e.include_checksum(true)?;
-        if workers > 0 {
-            e.multithread(workers)?;
-        }
-        Ok(e)
+    fn frames(&mut self) -> &mut Frames<W> {
+        self.frames.as_mut().expect("frames are written until the last one")
     }
 
     /// Bytes of the tar stream that are not member content (headers, padding).
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.encoder.as_mut().expect("encoder present between frames").write_all(bytes)?;
         self.segment.update(bytes);
+        self.append(bytes)
+    }
+
+    /// Append to the current frame, cutting it where it would pass
+    /// [`FRAME_LIMIT`].
+    fn append(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let room = (cut_offset(self.frame_start) - self.frame_start) as usize - self.frame.len();
+            let k = bytes.len().min(room);
+            self.frame.extend_from_slice(&bytes[..k]);
+            bytes = &bytes[k..];
+            if !bytes.is_empty() {
+                self.send_frame()?;
+            }
+        }
         Ok(())
     }
 
@@ -149,16 +340,45 @@ impl<W: Write> TarStream<W> {
         hex::encode(std::mem::take(&mut self.segment).finalize())
     }
 
-    /// End the current zstd frame and, unless `last`, begin a new one.
-    pub(crate) fn end_frame(&mut self, last: bool) -> io::Result<Option<HashingWriter<W>>> {
-        let mut w = self.encoder.take().expect("encoder present").finish()?;
-        w.flush()?;
-        if last {
-            return Ok(Some(w));
+    /// Between members: end the frame if it holds [`FRAME_TARGET`] bytes.
+    pub(crate) fn boundary(&mut self) -> io::Result<()> {
+        if self.frame.len() >= FRAME_TARGET {
+            self.send_frame()?;
         }
-        self.encoder = Some(Self::encoder(w, self.level, self.workers)?);
-        Ok(None)
+        Ok(())
     }
+
+    /// End the current frame (if it holds anything) and wait until every
+    /// frame so far is written and flushed: what a checkpoint signed is then
+    /// in the output, whatever happens to this process next.
+    pub(crate) fn end_frame(&mut self) -> io::Result<()> {
+        if !self.frame.is_empty() {
+            self.send_frame()?;
+        }
+        let frames = self.frames();
+        frames.settle(0)?;
+        frames.out.flush()
+    }
+
+    fn send_frame(&mut self) -> io::Result<()> {
+        let next = self.frames().tar_buffer();
+        let tar = std::mem::replace(&mut self.frame, next);
+        self.frame_start += tar.len() as u64;
+        self.frames().send(tar)
+    }
+
+    /// End the last frame, write everything and hand back the output.
+    pub(crate) fn finish(&mut self) -> io::Result<HashingWriter<W>> {
+        self.end_frame()?;
+        Ok(self.frames.take().expect("finished once").finish())
+    }
+}
+
+/// Where a frame starting at tar offset `start` is cut at the latest: the
+/// last offset of phase [`CUT_PHASE`] within [`FRAME_LIMIT`] bytes.
+fn cut_offset(start: u64) -> u64 {
+    let limit = start + FRAME_LIMIT as u64;
+    limit - (limit + 512 - CUT_PHASE) % 512
 }
 
 /// What the collector asks of the writer thread, in stream order.
@@ -178,6 +398,8 @@ pub(crate) enum Msg {
     Sync,
     /// Reply with the segment digest and start the next segment.
     Segment,
+    /// Between members: end the frame if it is full enough.
+    Boundary,
     /// End the zstd frame.
     Frame,
 }
@@ -223,10 +445,69 @@ pub(crate) fn serve<W: Write>(
             Msg::Segment => {
                 let _ = replies.send(Reply::Segment(stream.take_segment_digest()));
             }
-            Msg::Frame => {
-                stream.end_frame(false)?;
-            }
+            Msg::Boundary => stream.boundary()?,
+            Msg::Frame => stream.end_frame()?,
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_fall_at_the_phase_within_the_limit() {
+        for start in [0u64, 1, 255, 256, 257, 511, 512, FRAME_LIMIT as u64 + 256, 12_345_678] {
+            let cut = cut_offset(start);
+            assert_eq!(cut % 512, CUT_PHASE, "start {start}");
+            assert!(
+                cut <= start + FRAME_LIMIT as u64 && cut + 512 > start + FRAME_LIMIT as u64,
+                "start {start}"
+            );
+        }
+    }
+
+    /// The archive is the same whatever the thread count, and every frame
+    /// holds at most `FRAME_LIMIT` tar bytes, cut at the phase inside content.
+    #[test]
+    fn frames_are_deterministic_and_bounded() {
+        let mut data = Vec::new();
+        let mut x = 1u64;
+        for _ in 0..((2 * FRAME_LIMIT + FRAME_LIMIT / 2) / 8) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            data.extend_from_slice(&(x >> 60).to_le_bytes());
+        }
+        let write = |threads: usize| {
+            let mut s = TarStream::new(Vec::new(), 3, threads).unwrap();
+            s.raw(&[1u8; 512]).unwrap();
+            s.begin_member();
+            s.content(&data).unwrap();
+            s.end_member();
+            s.boundary().unwrap();
+            s.raw(&[2u8; 512]).unwrap();
+            s.boundary().unwrap();
+            s.finish().unwrap().inner
+        };
+        let one = write(1);
+        assert_eq!(one, write(3));
+        let mut sizes = Vec::new();
+        let mut rest = &one[..];
+        while !rest.is_empty() {
+            let n = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
+            let tar = zstd::bulk::decompress(&rest[..n], FRAME_LIMIT).unwrap();
+            sizes.push(tar.len() as u64);
+            rest = &rest[n..];
+        }
+        let mut at = 0;
+        for (i, n) in sizes.iter().enumerate() {
+            assert!(*n <= FRAME_LIMIT as u64);
+            at += n;
+            if i + 1 < sizes.len() {
+                assert_eq!(at % 512, CUT_PHASE, "frame {i} ends inside the member at the phase");
+            }
+        }
+        assert_eq!(at, 512 + data.len() as u64 + 512);
+        assert_eq!(sizes.len(), 3);
+    }
 }

@@ -116,3 +116,82 @@ fn a_damaged_frame_loses_only_its_own_members() {
     );
     assert!(lost + named <= 31, "a frame of at most one segment is lost: {lost} + {named}");
 }
+
+/// Tar bytes each zstd frame decodes to.
+fn frame_tar_lengths(data: &[u8]) -> Vec<usize> {
+    frames(data)
+        .iter()
+        .map(|&(start, len)| zstd::decode_all(&data[start..start + len]).unwrap().len())
+        .collect()
+}
+
+/// A large file spans several frames, cut inside its content. Damage to a
+/// frame that begins inside it loses that file and the frames up to the
+/// next that begins at a member; everything else is checked and salvaged.
+#[test]
+fn damage_inside_a_large_member_loses_that_member_and_its_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_logs(&src.join("before"), 40);
+    let big: String = (0..260_000)
+        .map(|l| format!("{l:08} big line {}\n", (l * 7919) % 100_003))
+        .collect();
+    std::fs::create_dir_all(src.join("m")).unwrap();
+    std::fs::write(src.join("m/big.log"), &big).unwrap();
+    make_logs(&src.join("z-after"), 40);
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let mut data = std::fs::read(&archive).unwrap();
+    let f = frames(&data);
+    let lengths = frame_tar_lengths(&data);
+    // Find a frame that begins inside the big file: at a tar offset of phase
+    // 256 in a 512-byte block (where the collector cuts inside content).
+    let mut at = 0usize;
+    let mut inside = None;
+    for (i, n) in lengths.iter().enumerate() {
+        if at % 512 == 256 {
+            inside = Some(i);
+            break;
+        }
+        at += n;
+    }
+    let i = inside.unwrap_or_else(|| panic!("a frame begins inside the 6 MB file: {lengths:?}"));
+    assert!(big.len() > 4 * 1024 * 1024 + 512, "the file is larger than a frame");
+    let (start, len) = f[i];
+    data[start + len / 2] ^= 0x01;
+    let damaged = dir.path().join("damaged.tar.zst");
+    std::fs::write(&damaged, &data).unwrap();
+
+    let (report, status) = verify_json(&damaged, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((status, report["verdict"].as_str()), (12, Some("tampered")), "{report:#}");
+    let whole = report.to_string();
+    assert!(
+        whole.contains(&format!("compressed bytes {start}..")),
+        "the lost range starts at the damaged frame: {report:#}"
+    );
+    assert!(whole.contains("big.log"), "the big file is named as lost or altered: {report:#}");
+
+    let into = dir.path().join("salvaged");
+    let o = run(custody()
+        .arg("extract")
+        .arg(&damaged)
+        .arg("--into")
+        .arg(&into)
+        .arg("--salvage")
+        .arg("--key")
+        .arg(pub_of(&key)));
+    assert_eq!(code(&o), 12, "{}", text(&o));
+    let mut recovered = 0;
+    for e in files_under(&into) {
+        let source = Path::new("/").join(e.strip_prefix(&into).unwrap());
+        assert!(!e.ends_with("big.log"), "the damaged big file is not salvaged as intact");
+        if e.extension().is_some_and(|x| x == "log") {
+            assert_eq!(std::fs::read(&e).unwrap(), std::fs::read(&source).unwrap(), "{}", e.display());
+            recovered += 1;
+        }
+    }
+    // Every file before the big one is intact; after it, only those in the
+    // frame where the big file ends can be lost.
+    assert!(recovered >= 40, "recovered {recovered} of 80 small files");
+}
