@@ -71,6 +71,16 @@ impl<R: Read> FrameReader<R> {
         self.frame_begin_produced
     }
 
+    /// Compressed offset where the current (or last, or failed) frame began.
+    pub fn frame_begin(&self) -> u64 {
+        self.frame_begin
+    }
+
+    /// Whether the last bytes returned ended their frame.
+    pub fn frame_ended(&self) -> bool {
+        !self.in_frame
+    }
+
     /// Move unconsumed bytes to the front and read more input.
     fn refill(&mut self) -> io::Result<()> {
         // Keep up to three consumed bytes in front, so that a frame magic

@@ -6,6 +6,7 @@
 //! The library never prints: progress and results flow through traits.
 
 pub mod collect;
+mod decoded;
 pub mod extract;
 pub mod format;
 pub mod frames;

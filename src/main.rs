@@ -491,9 +491,9 @@ fn trust_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
     Ok(anchors)
 }
 
-fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read>> {
+fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read + Send>> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(io::stdin().lock()));
+        return Ok(Box::new(io::stdin()));
     }
     let f = std::fs::File::open(path).with_context(|| format!("cannot open the archive {}; check the path", path.display()))?;
     Ok(Box::new(f))

@@ -3,11 +3,13 @@
 //! returns every finding, leveled, with a verdict.
 
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use ssh_key::PublicKey;
 
+use crate::decoded::{Chunk, Decoded, SegmentHasher};
 use crate::format::doc::{self, CheckpointDoc, HeaderDoc, MemberEntry, PathText, Seal, Totals};
 use crate::format::sparse;
 use crate::format::tar::{self, EntryKind, Timestamp, BLOCK};
@@ -302,8 +304,8 @@ pub struct NullSink;
 impl MemberSink for NullSink {}
 
 /// Byte source: decompressed stream with position and truncation tracking.
-struct Stream<R: BufRead> {
-    inner: FrameReader<R>,
+struct Stream {
+    inner: Decoded,
     pos: u64,
 }
 
@@ -319,7 +321,7 @@ enum ReadEnd {
     Malformed { reason: String, not_tar: bool },
 }
 
-impl<R: BufRead> Stream<R> {
+impl Stream {
     /// Fill `buf` completely; on a short read returns how much was read and why.
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), (usize, ReadEnd)> {
         let mut got = 0;
@@ -330,12 +332,30 @@ impl<R: BufRead> Stream<R> {
                     got += n;
                     self.pos += n as u64;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err((got, ReadEnd::TruncatedFrame)),
-                Err(e) => return Err((got, ReadEnd::Damaged(e.to_string()))),
+                Err(e) => return Err((got, read_end(e))),
             }
         }
         Ok(())
+    }
+
+    /// Up to `max` bytes, shared without copying.
+    fn view(&mut self, max: usize) -> Result<(Arc<Chunk>, std::ops::Range<usize>), ReadEnd> {
+        match self.inner.view(max) {
+            Ok(Some((chunk, range))) => {
+                self.pos += range.len() as u64;
+                Ok((chunk, range))
+            }
+            Ok(None) => Err(ReadEnd::Eof),
+            Err(e) => Err(read_end(e)),
+        }
+    }
+}
+
+fn read_end(e: io::Error) -> ReadEnd {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        ReadEnd::TruncatedFrame
+    } else {
+        ReadEnd::Damaged(e.to_string())
     }
 }
 
@@ -361,11 +381,11 @@ enum Next {
     Stopped(ReadEnd, u64),
 }
 
-struct Verifier<'s, R: BufRead> {
-    stream: Stream<R>,
+struct Verifier<'s> {
+    stream: Stream,
     sink: &'s mut dyn MemberSink,
     findings: Vec<Finding>,
-    segment: Sha256,
+    segment: SegmentHasher,
     segment_members: Vec<Observed>,
     segment_overflow: u64,
     checkpoint_seq: u64,
@@ -387,8 +407,6 @@ struct Verifier<'s, R: BufRead> {
     stopped_at: Option<(bool, u64)>,
     /// Members whose header was read so far.
     members_read: u64,
-    /// Content is read through this buffer.
-    read_buf: Vec<u8>,
     /// The last resynchronisation: index of its finding, where the lost
     /// range began, and `members_read` then.
     last_resync: Option<(usize, u64, u64)>,
@@ -405,14 +423,15 @@ struct Verifier<'s, R: BufRead> {
     exhausted: bool,
 }
 
-/// Size of the buffer content is read through.
-const READ_BUF: usize = 256 * 1024;
+/// Most bytes hashed and passed on at a time.
+const READ_PIECE: usize = 256 * 1024;
 /// Most members a segment may hold before the verifier stops keeping them.
 const MAX_SEGMENT_MEMBERS: usize = 2 * crate::collect::MAX_CHECKPOINT_MEMBERS as usize;
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
-/// Verify an archive read from `input`, passing members to `sink`.
-pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink) -> Result<Report, VerifyError> {
+/// Verify an archive read from `input`, passing members to `sink`. The input
+/// is decoded, and the segment digests computed, on threads of their own.
+pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink) -> Result<Report, VerifyError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, input);
     let head = buffered.fill_buf()?;
     let skippable = head.len() >= 4 && head[1..4] == [0x2A, 0x4D, 0x18] && head[0] & 0xF0 == 0x50;
@@ -420,41 +439,45 @@ pub fn verify<R: Read>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink
         return Err(VerifyError::NotAnArchive("the input does not start with a zstd frame".into()));
     }
     let decoder = FrameReader::new(buffered)?;
-    let mut v = Verifier {
-        stream: Stream { inner: decoder, pos: 0 },
-        sink,
-        findings: Vec::new(),
-        segment: Sha256::new(),
-        segment_members: Vec::new(),
-        segment_overflow: 0,
-        checkpoint_seq: 0,
-        header: None,
-        key: None,
-        chain: String::new(),
-        prev_end: 0,
-        proven: Proven::default(),
-        all_good_so_far: true,
-        sealed: None,
-        pending_segment_digest: None,
-        unproven_members: 0,
-        seal_proven: false,
-        lost_from: None,
-        stopped_at: None,
-        members_read: 0,
-        read_buf: Vec::new(),
-        last_resync: None,
-        last_totals: None,
-        evidence_seen_before_loss: 0,
-        trust: opts.trust.clone(),
-        trusted: false,
-        exhausted: false,
-    };
-    v.read_header_document()?;
-    v.run()?;
-    Ok(v.report(opts))
+    std::thread::scope(|scope| {
+        let mut v = Verifier {
+            stream: Stream {
+                inner: Decoded::start(scope, decoder),
+                pos: 0,
+            },
+            sink,
+            findings: Vec::new(),
+            segment: SegmentHasher::start(scope),
+            segment_members: Vec::new(),
+            segment_overflow: 0,
+            checkpoint_seq: 0,
+            header: None,
+            key: None,
+            chain: String::new(),
+            prev_end: 0,
+            proven: Proven::default(),
+            all_good_so_far: true,
+            sealed: None,
+            pending_segment_digest: None,
+            unproven_members: 0,
+            seal_proven: false,
+            lost_from: None,
+            stopped_at: None,
+            members_read: 0,
+            last_resync: None,
+            last_totals: None,
+            evidence_seen_before_loss: 0,
+            trust: opts.trust.clone(),
+            trusted: false,
+            exhausted: false,
+        };
+        v.read_header_document()?;
+        v.run()?;
+        Ok(v.report(opts))
+    })
 }
 
-impl<R: BufRead> Verifier<'_, R> {
+impl Verifier<'_> {
     fn find(&mut self, kind: FindingKind, message: String, member: Option<&[u8]>, offset: Option<u64>, checkpoint: Option<u64>) {
         if kind.level() == Level::Error {
             self.all_good_so_far = false;
@@ -595,19 +618,9 @@ impl<R: BufRead> Verifier<'_, R> {
         Ok(Next::Member(Box::new(observed)))
     }
 
+    /// Read a member's content from the decoded chunks themselves (no copy),
+    /// into its digests, the segment digest and the sink.
     fn read_content(&mut self, o: &mut Observed) -> Result<Option<ReadEnd>, VerifyError> {
-        // One buffer for the whole stream: zeroing a fresh one per member
-        // showed in the profile.
-        let mut buf = std::mem::take(&mut self.read_buf);
-        if buf.len() != READ_BUF {
-            buf = vec![0u8; READ_BUF];
-        }
-        let r = self.read_content_into(o, &mut buf);
-        self.read_buf = buf;
-        r
-    }
-
-    fn read_content_into(&mut self, o: &mut Observed, buf: &mut [u8]) -> Result<Option<ReadEnd>, VerifyError> {
         let mut sha = Sha256::new();
         let mut b3 = blake3::Hasher::new();
         let mut content = o.content.take();
@@ -636,14 +649,14 @@ impl<R: BufRead> Verifier<'_, R> {
         let mut left = o.meta.stored_size;
         let mut invalid: Option<sparse::SparseError> = None;
         while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
-            if let Err((got, end)) = self.stream.fill(&mut buf[..n]) {
-                self.segment.update(&buf[..got]);
-                return Ok(Some(end));
-            }
-            self.segment.update(&buf[..n]);
+            let (chunk, range) = match self.stream.view(left.min(READ_PIECE as u64) as usize) {
+                Ok(v) => v,
+                Err(end) => return Ok(Some(end)),
+            };
+            let n = range.len();
+            self.segment.update_shared(&chunk, range.clone());
             if invalid.is_none() {
-                match feeder.feed(&buf[..n]) {
+                match feeder.feed(&chunk[range]) {
                     Ok(()) => {}
                     Err(DigestError::Sparse(e)) => invalid = Some(e),
                     Err(DigestError::Sink(e)) => return Err(VerifyError::Sink(e)),
@@ -695,7 +708,7 @@ impl<R: BufRead> Verifier<'_, R> {
 
     /// A checkpoint document starts here: the bytes of its segment are complete.
     fn end_segment_bytes(&mut self) {
-        self.pending_segment_digest = Some(hex::encode(std::mem::take(&mut self.segment).finalize()));
+        self.pending_segment_digest = Some(self.segment.take());
     }
 
     fn read_header_document(&mut self) -> Result<(), VerifyError> {
@@ -882,7 +895,7 @@ impl<R: BufRead> Verifier<'_, R> {
                 if self.lost_from.is_none() {
                     self.lost_from = Some(self.segment_members.len());
                 }
-                self.segment = Sha256::new();
+                self.segment.reset();
                 self.pending_segment_digest = None;
                 Ok(true)
             }

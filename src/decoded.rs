@@ -1,0 +1,380 @@
+//! The verifier's pipeline: zstd frames are decoded on one thread and the
+//! running segment digest is computed on another, while the verifier's own
+//! thread parses members and hashes their content. Decoded bytes travel in
+//! shared chunks, so no thread copies content to hand it on.
+//!
+//! Damage handling is that of [`FrameReader`]: a decoding error is returned
+//! once, in stream order, and [`Decoded::resync`] resumes at the next frame.
+
+use std::io::{self, Read};
+use std::ops::{Deref, Range};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::Scope;
+
+use sha2::{Digest, Sha256};
+
+use crate::frames::FrameReader;
+
+/// Decoded bytes per chunk (a chunk never holds bytes of two frames).
+const CHUNK: usize = 256 * 1024;
+/// Chunks queued between threads; with the spare ones, this bounds the
+/// pipeline's memory to a few MiB.
+const QUEUE: usize = 16;
+
+/// Buffers of chunks that were dropped, for reuse.
+type Spares = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// Decoded bytes of one frame; the buffer goes back for reuse when the last
+/// reference is dropped.
+pub(crate) struct Chunk {
+    data: Vec<u8>,
+    len: usize,
+    spares: Spares,
+}
+
+impl Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.spares.lock() {
+            if s.len() < 2 * QUEUE {
+                s.push(std::mem::take(&mut self.data));
+            }
+        }
+    }
+}
+
+/// What the decoding thread sends, in stream order.
+enum Piece {
+    /// Bytes of the frame that begins at this compressed offset.
+    Data { chunk: Arc<Chunk>, frame_begin: u64 },
+    /// Decoding failed in the frame that begins at this compressed offset.
+    Error {
+        kind: io::ErrorKind,
+        message: String,
+        frame_begin: u64,
+    },
+    /// After an error (other than a cut-off frame): where decoding resumed,
+    /// as [`FrameReader::resync`] answered.
+    Resynced(Result<Option<(u64, u64)>, (io::ErrorKind, String)>),
+    /// The input ended cleanly.
+    End,
+}
+
+/// The decoded stream, read on the verifier's thread.
+pub(crate) struct Decoded {
+    rx: Receiver<Piece>,
+    /// The chunk being read and the position in it.
+    current: Option<(Arc<Chunk>, usize)>,
+    /// A piece taken while looking ahead.
+    ahead: Option<Piece>,
+    /// Compressed offset where the frame of the last bytes read begins.
+    frame_begin: u64,
+    /// Decoded bytes read so far, and when the current frame began.
+    produced: u64,
+    frame_begin_produced: u64,
+    /// An error was returned and no resynchronisation followed yet.
+    failed: bool,
+    ended: bool,
+}
+
+impl Decoded {
+    /// Decode `reader` on a thread of `scope`.
+    pub(crate) fn start<'s, R: Read + Send + 's>(scope: &'s Scope<'s, '_>, reader: FrameReader<R>) -> Decoded {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        scope.spawn(move || decode(reader, &tx));
+        Decoded {
+            rx,
+            current: None,
+            ahead: None,
+            frame_begin: u64::MAX,
+            produced: 0,
+            frame_begin_produced: 0,
+            failed: false,
+            ended: false,
+        }
+    }
+
+    /// Decoded bytes read so far.
+    pub(crate) fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// Decoded bytes read before the current (or failed) frame began.
+    pub(crate) fn frame_begin_produced(&self) -> u64 {
+        self.frame_begin_produced
+    }
+
+    fn next_piece(&mut self) -> Piece {
+        self.ahead.take().unwrap_or_else(|| self.rx.recv().unwrap_or(Piece::End))
+    }
+
+    fn enter_frame(&mut self, frame_begin: u64) {
+        if frame_begin != self.frame_begin {
+            self.frame_begin = frame_begin;
+            self.frame_begin_produced = self.produced;
+        }
+    }
+
+    /// Up to `max` bytes, shared, without copying; `None` at the clean end.
+    pub(crate) fn view(&mut self, max: usize) -> io::Result<Option<(Arc<Chunk>, Range<usize>)>> {
+        if self.failed {
+            return Err(io::Error::other("the compressed data is damaged here; resynchronise first"));
+        }
+        loop {
+            if let Some((chunk, at)) = &mut self.current {
+                if *at < chunk.len() {
+                    let n = max.min(chunk.len() - *at);
+                    let range = *at..*at + n;
+                    *at += n;
+                    self.produced += n as u64;
+                    return Ok(Some((Arc::clone(chunk), range)));
+                }
+                self.current = None;
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.next_piece() {
+                Piece::Data { chunk, frame_begin } => {
+                    self.enter_frame(frame_begin);
+                    self.current = Some((chunk, 0));
+                }
+                Piece::Error {
+                    kind,
+                    message,
+                    frame_begin,
+                } => {
+                    self.enter_frame(frame_begin);
+                    self.failed = true;
+                    return Err(io::Error::new(kind, message));
+                }
+                // Only follows an error, which `resync` consumes.
+                Piece::Resynced(_) => {}
+                Piece::End => self.ended = true,
+            }
+        }
+    }
+
+    /// After an error, or bytes that are not a well-formed member: skip to
+    /// the next zstd frame. Returns the compressed range lost (from the
+    /// start of the frame in trouble to the next frame), or `None` when no
+    /// further frame follows.
+    pub(crate) fn resync(&mut self) -> io::Result<Option<(u64, u64)>> {
+        self.current = None;
+        let from = self.frame_begin;
+        if std::mem::take(&mut self.failed) {
+            // The decoding thread resynchronised right after the error.
+            return self.resynced();
+        }
+        loop {
+            match self.next_piece() {
+                Piece::Data { frame_begin, .. } if frame_begin == from => {}
+                Piece::Data { chunk, frame_begin } => {
+                    self.ahead = Some(Piece::Data { chunk, frame_begin });
+                    return Ok(Some((from, frame_begin)));
+                }
+                // The next frame is damaged too: the range runs on to
+                // where decoding resumed after it.
+                Piece::Error { .. } => return Ok(self.resynced()?.map(|(_, to)| (from, to))),
+                Piece::Resynced(_) => {}
+                Piece::End => {
+                    self.ended = true;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn resynced(&mut self) -> io::Result<Option<(u64, u64)>> {
+        match self.next_piece() {
+            Piece::Resynced(Ok(r)) => Ok(r),
+            Piece::Resynced(Err((kind, message))) => Err(io::Error::new(kind, message)),
+            _ => {
+                self.ended = true;
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Read for Decoded {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self.view(out.len())? {
+            Some((chunk, range)) => {
+                out[..range.len()].copy_from_slice(&chunk[range.clone()]);
+                Ok(range.len())
+            }
+            None => Ok(0),
+        }
+    }
+}
+
+/// The decoding thread: chunks of each frame, in order, until the input
+/// ends or the verifier hangs up.
+fn decode<R: Read>(mut reader: FrameReader<R>, tx: &SyncSender<Piece>) {
+    let spares: Spares = Arc::default();
+    loop {
+        let reused = spares.lock().ok().and_then(|mut s| s.pop());
+        let mut buf = reused.unwrap_or_else(|| vec![0u8; CHUNK]);
+        let mut n = 0;
+        let mut frame_begin = None;
+        let stop = loop {
+            if n == buf.len() {
+                break None;
+            }
+            match reader.read(&mut buf[n..]) {
+                Ok(0) => break Some(Piece::End),
+                Ok(k) => {
+                    frame_begin.get_or_insert(reader.frame_begin());
+                    n += k;
+                    if reader.frame_ended() {
+                        break None;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    break Some(Piece::Error {
+                        kind: e.kind(),
+                        message: e.to_string(),
+                        frame_begin: reader.frame_begin(),
+                    })
+                }
+            }
+        };
+        if let Some(frame_begin) = frame_begin {
+            let chunk = Arc::new(Chunk {
+                data: buf,
+                len: n,
+                spares: Arc::clone(&spares),
+            });
+            if tx.send(Piece::Data { chunk, frame_begin }).is_err() {
+                return;
+            }
+        }
+        match stop {
+            None => {}
+            Some(Piece::Error {
+                kind,
+                message,
+                frame_begin,
+            }) => {
+                if tx
+                    .send(Piece::Error {
+                        kind,
+                        message,
+                        frame_begin,
+                    })
+                    .is_err()
+                    || kind == io::ErrorKind::UnexpectedEof
+                {
+                    return;
+                }
+                let r = reader.resync();
+                let go_on = matches!(r, Ok(Some(_)));
+                if tx.send(Piece::Resynced(r.map_err(|e| (e.kind(), e.to_string())))).is_err() || !go_on {
+                    return;
+                }
+            }
+            Some(last) => {
+                let _ = tx.send(last);
+                return;
+            }
+        }
+    }
+}
+
+/// What the segment hasher is asked, in stream order.
+enum SegmentMsg {
+    Bytes(Vec<u8>),
+    Shared(Arc<Chunk>, Range<usize>),
+    /// Reply with the digest so far and start anew.
+    Take,
+    /// Start anew.
+    Reset,
+}
+
+/// The running SHA-256 of the segment, computed on a thread of its own.
+/// Small updates are gathered before they are sent.
+pub(crate) struct SegmentHasher {
+    tx: SyncSender<SegmentMsg>,
+    digests: Receiver<[u8; 32]>,
+    small: Vec<u8>,
+}
+
+/// Small updates are sent once this many bytes are gathered.
+const GATHER: usize = 64 * 1024;
+
+impl SegmentHasher {
+    pub(crate) fn start<'s>(scope: &'s Scope<'s, '_>) -> SegmentHasher {
+        let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(4 * QUEUE);
+        let (digest_tx, digests) = mpsc::channel();
+        scope.spawn(move || {
+            let mut sha = Sha256::new();
+            for msg in rx {
+                match msg {
+                    SegmentMsg::Bytes(b) => sha.update(&b),
+                    SegmentMsg::Shared(chunk, range) => sha.update(&chunk[range]),
+                    SegmentMsg::Take => {
+                        if digest_tx.send(std::mem::take(&mut sha).finalize().into()).is_err() {
+                            return;
+                        }
+                    }
+                    SegmentMsg::Reset => sha = Sha256::new(),
+                }
+            }
+        });
+        SegmentHasher {
+            tx,
+            digests,
+            small: Vec::with_capacity(GATHER),
+        }
+    }
+
+    fn send(&mut self, msg: SegmentMsg) {
+        // The thread only stops once this side hangs up.
+        let _ = self.tx.send(msg);
+    }
+
+    fn flush(&mut self) {
+        if !self.small.is_empty() {
+            let b = std::mem::replace(&mut self.small, Vec::with_capacity(GATHER));
+            self.send(SegmentMsg::Bytes(b));
+        }
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        if self.small.len() + bytes.len() > GATHER {
+            self.flush();
+        }
+        if bytes.len() >= GATHER {
+            self.send(SegmentMsg::Bytes(bytes.to_vec()));
+        } else {
+            self.small.extend_from_slice(bytes);
+        }
+    }
+
+    pub(crate) fn update_shared(&mut self, chunk: &Arc<Chunk>, range: Range<usize>) {
+        self.flush();
+        self.send(SegmentMsg::Shared(Arc::clone(chunk), range));
+    }
+
+    /// The digest of everything since the last take or reset, as hex; the
+    /// next segment starts.
+    pub(crate) fn take(&mut self) -> String {
+        self.flush();
+        self.send(SegmentMsg::Take);
+        hex::encode(self.digests.recv().expect("the segment hasher runs until the verifier hangs up"))
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.small.clear();
+        self.send(SegmentMsg::Reset);
+    }
+}
