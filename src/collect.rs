@@ -38,7 +38,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// A file that reports size 0 is read up to this many bytes (procfs and
 /// sysfs report 0 for files with content).
 pub const ZERO_SIZE_READ_LIMIT: usize = 16 * 1024 * 1024;
-const READ_CHUNK: usize = 1024 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 /// A checkpoint is written before its document could approach the
 /// verifier's limit on documents ([`crate::format::MAX_DOCUMENT_LEN`]).
 const MAX_CHECKPOINT_DOC_ESTIMATE: u64 = crate::format::MAX_DOCUMENT_LEN / 4;
@@ -1175,7 +1175,7 @@ const BATCH_BYTES: usize = 256 * 1024;
 const SMALL_CONTENT: usize = 64 * 1024;
 /// Content buffers in flight, each `READ_CHUNK` bytes: with the batches,
 /// bounds the memory the pipeline adds.
-const MAX_BUFFERS: usize = 12;
+const MAX_BUFFERS: usize = 16;
 
 impl Pipe {
     /// Queue a message; send the batch when it is full or when `now`.

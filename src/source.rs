@@ -198,17 +198,23 @@ impl SourceEntry {
         if !checked.is_file() {
             return Ok(Opened::NotRegular(checked));
         }
-        let (fd, noatime) = if proc_fd_available() {
+        if proc_fd_available() {
+            // Reopening the handle through /proc opens the very inode just
+            // checked, so its metadata stands.
             let link = format!("/proc/self/fd/{}", handle.as_raw_fd());
             let base = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-            match rustix::fs::openat(CWD, link.as_str(), base | OFlags::NOATIME, Mode::empty()) {
+            let (fd, noatime) = match rustix::fs::openat(CWD, link.as_str(), base | OFlags::NOATIME, Mode::empty()) {
                 Ok(fd) => (fd, true),
                 Err(Errno::PERM) => (rustix::fs::openat(CWD, link.as_str(), base, Mode::empty())?, false),
                 Err(e) => return Err(e.into()),
-            }
-        } else {
-            open_noatime(self.parent.as_deref(), &self.name, OFlags::empty())?
-        };
+            };
+            return Ok(Opened::File {
+                file: File::from(fd),
+                meta: checked,
+                noatime,
+            });
+        }
+        let (fd, noatime) = open_noatime(self.parent.as_deref(), &self.name, OFlags::empty())?;
         let file = File::from(fd);
         let meta = Meta::of_file(&file)?;
         if !meta.is_file() {
