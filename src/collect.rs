@@ -230,7 +230,7 @@ impl Member {
 }
 
 /// A collection in progress.
-pub struct Collector<'a, W: Write> {
+pub struct Collector<'a, W: Write + Send + 'static> {
     out: Out<W>,
     /// Tar bytes written (or sent to the writer thread) so far.
     pos: u64,
@@ -260,7 +260,7 @@ pub struct Collector<'a, W: Write> {
     buf: Vec<u8>,
 }
 
-impl<'a, W: Write> Collector<'a, W> {
+impl<'a, W: Write + Send + 'static> Collector<'a, W> {
     /// Start an archive on `out`: writes the header document.
     pub fn start(out: W, signer: &'a mut Signer, opts: CollectOptions, progress: &'a mut dyn Progress) -> Result<Self, CollectError> {
         let mut id = [0u8; 16];
@@ -1143,7 +1143,7 @@ fn changed_while_read(f: &File, before: &Meta, entry: &SourceEntry) -> Option<(M
 
 /// Where the tar stream goes: written here (before and after the walk), or
 /// sent to the writer thread (during the walk).
-enum Out<W: Write> {
+enum Out<W: Write + Send + 'static> {
     Direct(Box<TarStream<W>>),
     Piped(Pipe),
     /// While the stream moves to or from the writer thread.

@@ -43,7 +43,7 @@ impl Deref for Chunk {
 impl Drop for Chunk {
     fn drop(&mut self) {
         if let Ok(mut s) = self.spares.lock() {
-            if s.len() < 2 * QUEUE {
+            if s.len() < QUEUE {
                 s.push(std::mem::take(&mut self.data));
             }
         }
@@ -313,7 +313,7 @@ const GATHER: usize = 64 * 1024;
 
 impl SegmentHasher {
     pub(crate) fn start<'s>(scope: &'s Scope<'s, '_>) -> SegmentHasher {
-        let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(4 * QUEUE);
+        let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(QUEUE);
         let (digest_tx, digests) = mpsc::channel();
         scope.spawn(move || {
             let mut sha = Sha256::new();

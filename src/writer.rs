@@ -92,40 +92,49 @@ struct Job {
     out: Vec<u8>,
 }
 
-/// A compressed frame, with its tar buffer back for reuse.
-struct Done {
-    seq: u64,
-    tar: Vec<u8>,
-    out: io::Result<Vec<u8>>,
+/// What the output thread is sent: a compressed frame, with its tar buffer
+/// back for reuse; or a request to flush.
+enum ToOutput {
+    Done { seq: u64, tar: Vec<u8>, out: io::Result<Vec<u8>> },
+    Flush,
 }
 
-/// Compresses frames on a pool of threads and writes them, in order, to the
-/// output. At most `max_in_flight` frames are held (being compressed, or
-/// compressed and waiting for an earlier one), which bounds the memory.
-pub(crate) struct Frames<W: Write> {
-    out: HashingWriter<W>,
+/// What the output thread hands back: a frame's buffers once it is written
+/// (or the first error), and acknowledgements of flushes.
+enum Back {
+    Written(Vec<u8>, Vec<u8>),
+    Failed(io::Error),
+    Flushed(io::Result<()>),
+}
+
+/// Compresses frames on a pool of threads; an output thread writes them in
+/// stream order and keeps the archive's own digest. At most
+/// `max_in_flight` frames are held (being compressed, or compressed and
+/// waiting for an earlier one), which bounds the memory.
+pub(crate) struct Frames<W: Write + Send + 'static> {
     pool: Pool,
-    done: Receiver<Done>,
+    to_output: Option<Sender<ToOutput>>,
+    back: Receiver<Back>,
+    output: Option<JoinHandle<HashingWriter<W>>>,
     /// Frames handed to the pool, and frames written.
     sent: u64,
     written: u64,
     max_in_flight: u64,
-    /// Compressed frames waiting for an earlier one to be written.
-    waiting: BTreeMap<u64, Vec<u8>>,
     spare_tar: Vec<Vec<u8>>,
     spare_out: Vec<Vec<u8>>,
 }
 
-impl<W: Write> Frames<W> {
+impl<W: Write + Send + 'static> Frames<W> {
     fn new(out: W, level: i32, threads: usize) -> io::Result<Self> {
         let threads = threads.clamp(1, MAX_THREADS);
         let (jobs, job_rx) = mpsc::channel::<Job>();
-        let (done_tx, done) = mpsc::channel();
+        let (to_output, output_rx) = mpsc::channel();
+        let (back_tx, back) = mpsc::channel();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let mut workers = Vec::with_capacity(threads);
         for i in 0..threads {
             let job_rx = Arc::clone(&job_rx);
-            let done_tx = done_tx.clone();
+            let done_tx = to_output.clone();
             let mut z = zstd::bulk::Compressor::new(level)?;
             z.include_checksum(true)?;
             let handle = std::thread::Builder::new()
@@ -133,18 +142,22 @@ impl<W: Write> Frames<W> {
                 .spawn(move || compress_frames(z, &job_rx, &done_tx))?;
             workers.push(handle);
         }
+        let writer = HashingWriter {
+            inner: out,
+            sha: Sha256::new(),
+            bytes: 0,
+        };
+        let output = std::thread::Builder::new()
+            .name("custody-out".into())
+            .spawn(move || write_frames(writer, &output_rx, &back_tx))?;
         Ok(Frames {
-            out: HashingWriter {
-                inner: out,
-                sha: Sha256::new(),
-                bytes: 0,
-            },
             pool: Pool { jobs: Some(jobs), workers },
-            done,
+            to_output: Some(to_output),
+            back,
+            output: Some(output),
             sent: 0,
             written: 0,
             max_in_flight: (threads + 1) as u64,
-            waiting: BTreeMap::new(),
             spare_tar: Vec::new(),
             spare_out: Vec::new(),
         })
@@ -164,53 +177,70 @@ impl<W: Write> Frames<W> {
         let jobs = self.pool.jobs.as_ref().expect("the pool runs until finish");
         jobs.send(job).map_err(|_| pool_gone())?;
         self.sent += 1;
-        // Write whatever is already done, without waiting.
-        self.settle(self.max_in_flight)
-    }
-
-    /// Write finished frames in order until at most `held` remain unwritten.
-    fn settle(&mut self, held: u64) -> io::Result<()> {
-        loop {
-            while let Ok(d) = self.done.try_recv() {
-                self.accept(d)?;
-            }
-            while let Some(out) = self.waiting.remove(&self.written) {
-                self.out.write_all(&out)?;
-                self.written += 1;
-                self.spare_out.push(out);
-            }
-            if self.sent - self.written <= held {
-                return Ok(());
-            }
-            let d = self.done.recv().map_err(|_| pool_gone())?;
-            self.accept(d)?;
-        }
-    }
-
-    fn accept(&mut self, d: Done) -> io::Result<()> {
-        let mut tar = d.tar;
-        tar.clear();
-        self.spare_tar.push(tar);
-        self.waiting.insert(d.seq, d.out?);
         Ok(())
     }
 
-    /// Hand back the output, once every frame is written; the pool stops.
-    fn finish(self) -> HashingWriter<W> {
-        debug_assert_eq!(self.sent, self.written, "frames are written before the output is handed back");
-        self.out
+    /// Wait until at most `held` frames remain unwritten.
+    fn settle(&mut self, held: u64) -> io::Result<()> {
+        while self.sent - self.written > held {
+            match self.back.recv().map_err(|_| pool_gone())? {
+                Back::Written(mut tar, out) => {
+                    tar.clear();
+                    self.spare_tar.push(tar);
+                    self.spare_out.push(out);
+                    self.written += 1;
+                }
+                Back::Failed(e) => return Err(e),
+                Back::Flushed(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait until every frame sent is written, then flush the output.
+    fn flush(&mut self) -> io::Result<()> {
+        self.settle(0)?;
+        let to_output = self.to_output.as_ref().expect("the output runs until finish");
+        to_output.send(ToOutput::Flush).map_err(|_| pool_gone())?;
+        loop {
+            match self.back.recv().map_err(|_| pool_gone())? {
+                Back::Flushed(r) => return r,
+                Back::Failed(e) => return Err(e),
+                Back::Written(..) => {}
+            }
+        }
+    }
+
+    /// Hand back the output, once every frame is written; the threads stop.
+    fn finish(mut self) -> io::Result<HashingWriter<W>> {
+        self.flush()?;
+        self.pool.stop();
+        self.to_output = None;
+        let output = self.output.take().expect("finished once");
+        output.join().map_err(|_| io::Error::other("the output thread stopped"))
     }
 }
 
-/// The compression threads; they stop when the pool is dropped.
+impl<W: Write + Send + 'static> Drop for Frames<W> {
+    fn drop(&mut self) {
+        self.pool.stop();
+        self.to_output = None;
+        if let Some(output) = self.output.take() {
+            let _ = output.join();
+        }
+    }
+}
+
+/// The compression threads.
 struct Pool {
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
 }
 
-impl Drop for Pool {
-    fn drop(&mut self) {
-        // Hanging up ends each thread's loop once its frame is done.
+impl Pool {
+    /// Hang up, which ends each thread's loop once its frame is done, and
+    /// wait for them.
+    fn stop(&mut self) {
         self.jobs = None;
         for w in self.workers.drain(..) {
             let _ = w.join();
@@ -219,7 +249,7 @@ impl Drop for Pool {
 }
 
 /// What a compression thread does until the pool closes.
-fn compress_frames(mut z: zstd::bulk::Compressor<'static>, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
+fn compress_frames(mut z: zstd::bulk::Compressor<'static>, jobs: &Mutex<Receiver<Job>>, done: &Sender<ToOutput>) {
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
@@ -231,10 +261,44 @@ fn compress_frames(mut z: zstd::bulk::Compressor<'static>, jobs: &Mutex<Receiver
         out.clear();
         out.reserve(zstd::zstd_safe::compress_bound(tar.len()));
         let out = z.compress_to_buffer(&tar[..], &mut out).map(|_| out);
-        if done.send(Done { seq, tar, out }).is_err() {
+        if done.send(ToOutput::Done { seq, tar, out }).is_err() {
             return;
         }
     }
+}
+
+/// What the output thread does: write compressed frames in stream order and
+/// flush when asked, until every sender is gone. After an error nothing more
+/// is written; the error is reported once.
+fn write_frames<W: Write>(mut w: HashingWriter<W>, rx: &Receiver<ToOutput>, back: &Sender<Back>) -> HashingWriter<W> {
+    let mut waiting: BTreeMap<u64, (Vec<u8>, io::Result<Vec<u8>>)> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut failed = false;
+    for msg in rx {
+        match msg {
+            // Asked for only once every frame sent is written.
+            ToOutput::Flush => {
+                let _ = back.send(Back::Flushed(w.flush()));
+            }
+            ToOutput::Done { seq, tar, out } => {
+                waiting.insert(seq, (tar, out));
+                while let Some((tar, out)) = waiting.remove(&next) {
+                    next += 1;
+                    match out.and_then(|out| if failed { Ok(out) } else { w.write_all(&out).map(|()| out) }) {
+                        Ok(out) => {
+                            let _ = back.send(Back::Written(tar, out));
+                        }
+                        Err(e) => {
+                            if !std::mem::replace(&mut failed, true) {
+                                let _ = back.send(Back::Failed(e));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    w
 }
 
 fn pool_gone() -> io::Error {
@@ -243,7 +307,7 @@ fn pool_gone() -> io::Error {
 
 /// The tar stream as written: running segment digest, the open member's
 /// digests, and the current zstd frame.
-pub(crate) struct TarStream<W: Write> {
+pub(crate) struct TarStream<W: Write + Send + 'static> {
     frames: Option<Frames<W>>,
     /// Tar bytes of the current frame.
     frame: Vec<u8>,
@@ -253,7 +317,7 @@ pub(crate) struct TarStream<W: Write> {
     member: Option<ContentDigest>,
 }
 
-impl<W: Write> TarStream<W> {
+impl<W: Write + Send + 'static> TarStream<W> {
     /// A stream compressed at `level` on `threads` threads.
     pub(crate) fn new(out: W, level: i32, threads: usize) -> io::Result<Self> {
         let mut frames = Frames::new(out, level, threads)?;
@@ -355,9 +419,7 @@ impl<W: Write> TarStream<W> {
         if !self.frame.is_empty() {
             self.send_frame()?;
         }
-        let frames = self.frames();
-        frames.settle(0)?;
-        frames.out.flush()
+        self.frames().flush()
     }
 
     fn send_frame(&mut self) -> io::Result<()> {
@@ -369,8 +431,10 @@ impl<W: Write> TarStream<W> {
 
     /// End the last frame, write everything and hand back the output.
     pub(crate) fn finish(&mut self) -> io::Result<HashingWriter<W>> {
-        self.end_frame()?;
-        Ok(self.frames.take().expect("finished once").finish())
+        if !self.frame.is_empty() {
+            self.send_frame()?;
+        }
+        self.frames.take().expect("finished once").finish()
     }
 }
 
@@ -415,7 +479,7 @@ pub(crate) enum Reply {
 /// Apply messages, which come in batches, to `stream` until the collector
 /// hangs up. Content buffers
 /// of `chunk` bytes go back to the collector through `pool` for reuse.
-pub(crate) fn serve<W: Write>(
+pub(crate) fn serve<W: Write + Send + 'static>(
     stream: &mut TarStream<W>,
     rx: Receiver<Vec<Msg>>,
     replies: Sender<Reply>,
