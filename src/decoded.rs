@@ -18,8 +18,10 @@ use crate::frames::FrameReader;
 
 /// Decoded bytes per chunk (a chunk never holds bytes of two frames).
 const CHUNK: usize = 256 * 1024;
-/// Chunks queued between threads; with the spare ones, this bounds the
-/// pipeline's memory to a few MiB.
+/// Chunks queued from the decoding thread, and spare chunks kept. The
+/// segment hasher's queue holds four times as many messages, each at least
+/// 16 KiB of work; with at most one chunk each, the pipeline holds at most
+/// 96 chunks (24 MiB), and far fewer in practice.
 const QUEUE: usize = 16;
 
 /// Buffers of chunks that were dropped, for reuse.
@@ -313,7 +315,7 @@ const GATHER: usize = 64 * 1024;
 
 impl SegmentHasher {
     pub(crate) fn start<'s>(scope: &'s Scope<'s, '_>) -> SegmentHasher {
-        let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(QUEUE);
+        let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(4 * QUEUE);
         let (digest_tx, digests) = mpsc::channel();
         scope.spawn(move || {
             let mut sha = Sha256::new();
@@ -360,7 +362,14 @@ impl SegmentHasher {
         }
     }
 
+    /// Bytes of a shared chunk: small pieces are gathered like other
+    /// updates, so that each message carries enough work to be worth a
+    /// place in the queue.
     pub(crate) fn update_shared(&mut self, chunk: &Arc<Chunk>, range: Range<usize>) {
+        if range.len() < GATHER / 4 {
+            self.update(&chunk[range]);
+            return;
+        }
         self.flush();
         self.send(SegmentMsg::Shared(Arc::clone(chunk), range));
     }

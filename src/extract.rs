@@ -4,7 +4,7 @@
 //! no symlink is followed: symlinks are created last, and every parent
 //! directory is checked to be a real directory before anything is written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -35,6 +35,10 @@ pub struct Extractor {
     staged: BTreeMap<u64, PathBuf>,
     symlinks: Vec<(PathBuf, Vec<u8>, Vec<u8>)>,
     dir_times: BTreeMap<PathBuf, Timestamp>,
+    /// Directories below the root already checked to be real directories
+    /// (or made so). Nothing this extraction does can turn one into anything
+    /// else: symlinks come last, and no file replaces a directory.
+    checked_dirs: HashSet<PathBuf>,
     /// What happened so far.
     pub summary: ExtractSummary,
     counter: u64,
@@ -69,6 +73,7 @@ impl Extractor {
             staged: BTreeMap::new(),
             symlinks: Vec::new(),
             dir_times: BTreeMap::new(),
+            checked_dirs: HashSet::new(),
             summary: ExtractSummary::default(),
             counter: 0,
         })
@@ -76,6 +81,8 @@ impl Extractor {
 
     /// Create the deferred symlinks, set directory times, remove the staging area.
     pub fn finish(mut self) -> io::Result<ExtractSummary> {
+        // Symlinks' parents are checked anew.
+        self.checked_dirs.clear();
         for (target, link, raw) in std::mem::take(&mut self.symlinks) {
             match self.safe_parent(&target) {
                 Ok(()) if fs::symlink_metadata(&target).is_err() => {
@@ -117,12 +124,18 @@ impl Extractor {
 
     /// Every existing ancestor of `target` below the root must be a real
     /// directory (not a symlink); missing ones are created.
-    fn safe_parent(&self, target: &Path) -> Result<(), String> {
+    fn safe_parent(&mut self, target: &Path) -> Result<(), String> {
         let parent = target.parent().ok_or("no parent")?;
+        if self.checked_dirs.contains(parent) {
+            return Ok(());
+        }
         let rel = parent.strip_prefix(&self.root).map_err(|_| "outside the target")?;
         let mut cur = self.root.clone();
         for c in rel.components() {
             cur.push(c);
+            if self.checked_dirs.contains(&cur) {
+                continue;
+            }
             match fs::symlink_metadata(&cur) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
@@ -133,6 +146,7 @@ impl Extractor {
                 }
                 Err(_) => fs::create_dir(&cur).map_err(|e| format!("cannot create {}: {e}", cur.display()))?,
             }
+            self.checked_dirs.insert(cur.clone());
         }
         Ok(())
     }
@@ -148,6 +162,7 @@ impl Extractor {
                     Ok(_) => return Err("a non-directory is in the way".into()),
                     Err(_) => fs::create_dir(&target).map_err(|e| e.to_string())?,
                 }
+                self.checked_dirs.insert(target.clone());
                 let _ = fs::set_permissions(&target, fs::Permissions::from_mode((m.mode & 0o777) | 0o700));
                 self.dir_times.insert(target, m.mtime);
             }
@@ -158,9 +173,7 @@ impl Extractor {
                 }
                 fs::set_permissions(&staged, fs::Permissions::from_mode(m.mode & 0o777)).map_err(|e| e.to_string())?;
                 fs::rename(&staged, &target).map_err(|e| e.to_string())?;
-                if let Ok(f) = File::options().write(true).open(&target).or_else(|_| File::open(&target)) {
-                    let _ = f.set_modified(system_time(m.mtime));
-                }
+                let _ = set_mtime(&target, m.mtime);
             }
             EntryKind::Symlink => {
                 self.symlinks.push((target, m.linkpath.clone().unwrap_or_default(), m.path.clone()));
@@ -177,6 +190,23 @@ impl Extractor {
         }
         Ok(())
     }
+}
+
+/// Set a file's modification time by path, without following a symlink (one
+/// call, where opening the file to set it took three).
+fn set_mtime(path: &Path, t: Timestamp) -> io::Result<()> {
+    let times = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: t.secs,
+            tv_nsec: t.nanos.into(),
+        },
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(())
 }
 
 fn system_time(t: Timestamp) -> std::time::SystemTime {
