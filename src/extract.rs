@@ -4,10 +4,10 @@
 //! no symlink is followed: symlinks are created last, and every parent
 //! directory is checked to be a real directory before anything is written.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Seek, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -33,12 +33,14 @@ pub struct Extractor {
     current: Option<(PathBuf, File)>,
     /// Staged content of regular-file members not yet placed, by member index.
     staged: BTreeMap<u64, PathBuf>,
-    symlinks: Vec<(PathBuf, Vec<u8>, Vec<u8>)>,
-    dir_times: BTreeMap<PathBuf, Timestamp>,
-    /// Directories below the root already checked to be real directories
-    /// (or made so). Nothing this extraction does can turn one into anything
-    /// else: symlinks come last, and no file replaces a directory.
-    checked_dirs: HashSet<PathBuf>,
+    /// Symlinks and directory times wait for the end, in a file of the
+    /// staging area: memory does not grow with their number.
+    deferred: BufWriter<File>,
+    /// The last parent directory checked (with its ancestors) to be a real
+    /// directory, or made so. Nothing this extraction does can turn one into
+    /// anything else: symlinks come last, and no file replaces a directory.
+    /// Members come directory by directory, so one is enough.
+    checked_parent: Option<PathBuf>,
     /// What happened so far.
     pub summary: ExtractSummary,
     counter: u64,
@@ -65,40 +67,75 @@ impl Extractor {
         let root = fs::canonicalize(root)?;
         let staging = root.join(format!(".custody-staging-{}", std::process::id()));
         fs::create_dir(&staging)?;
+        let deferred = BufWriter::new(
+            File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(staging.join("deferred"))?,
+        );
         Ok(Extractor {
             root,
             staging,
             salvage,
             current: None,
             staged: BTreeMap::new(),
-            symlinks: Vec::new(),
-            dir_times: BTreeMap::new(),
-            checked_dirs: HashSet::new(),
+            deferred,
+            checked_parent: None,
             summary: ExtractSummary::default(),
             counter: 0,
         })
     }
 
-    /// Create the deferred symlinks, set directory times, remove the staging area.
+    /// Create the deferred symlinks, then set directory times (setting a
+    /// directory's times does not change its parent's), and remove the
+    /// staging area.
     pub fn finish(mut self) -> io::Result<ExtractSummary> {
         // Symlinks' parents are checked anew.
-        self.checked_dirs.clear();
-        for (target, link, raw) in std::mem::take(&mut self.symlinks) {
-            match self.safe_parent(&target) {
-                Ok(()) if fs::symlink_metadata(&target).is_err() => {
-                    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&link), &target)?
+        self.checked_parent = None;
+        self.deferred.flush()?;
+        let mut file = self.deferred.get_ref().try_clone()?;
+        for pass in [DEFER_SYMLINK, DEFER_DIR_TIME] {
+            file.rewind()?;
+            let mut r = BufReader::new(&file);
+            while let Some(tag) = read_tag(&mut r)? {
+                let (first, second, third) = (read_field(&mut r)?, read_field(&mut r)?, read_field(&mut r)?);
+                if tag != pass {
+                    continue;
                 }
-                Ok(()) => self.summary.skipped.push((raw, "a member already exists at this path".into())),
-                Err(why) => self.summary.skipped.push((raw, why)),
+                if tag == DEFER_SYMLINK {
+                    let target = PathBuf::from(std::ffi::OsString::from_vec(first));
+                    match self.safe_parent(&target) {
+                        Ok(()) if fs::symlink_metadata(&target).is_err() => {
+                            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&second), &target)?
+                        }
+                        Ok(()) => self.summary.skipped.push((third, "a member already exists at this path".into())),
+                        Err(why) => self.summary.skipped.push((third, why)),
+                    }
+                } else {
+                    let dir = PathBuf::from(std::ffi::OsString::from_vec(first));
+                    let secs = i64::from_le_bytes(second.try_into().map_err(|_| bad_deferred())?);
+                    let nanos = u32::from_le_bytes(third.try_into().map_err(|_| bad_deferred())?);
+                    let _ = set_mtime(&dir, Timestamp { secs, nanos });
+                }
             }
         }
-        for (dir, t) in std::mem::take(&mut self.dir_times).into_iter().rev() {
-            if let Ok(f) = File::open(&dir) {
-                let _ = f.set_modified(system_time(t));
-            }
-        }
+        drop(file);
         fs::remove_dir_all(&self.staging)?;
         Ok(self.summary)
+    }
+
+    /// Keep a record for [`Extractor::finish`].
+    fn defer(&mut self, tag: u8, fields: [&[u8]; 3]) -> Result<(), String> {
+        let mut write = || -> io::Result<()> {
+            self.deferred.write_all(&[tag])?;
+            for f in fields {
+                self.deferred.write_all(&(f.len() as u64).to_le_bytes())?;
+                self.deferred.write_all(f)?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| format!("cannot keep it for the end of the extraction: {e}"))
     }
 
     /// Map an archive path to a path under the root, or say why not.
@@ -126,14 +163,14 @@ impl Extractor {
     /// directory (not a symlink); missing ones are created.
     fn safe_parent(&mut self, target: &Path) -> Result<(), String> {
         let parent = target.parent().ok_or("no parent")?;
-        if self.checked_dirs.contains(parent) {
+        if self.checked_parent.as_deref() == Some(parent) {
             return Ok(());
         }
         let rel = parent.strip_prefix(&self.root).map_err(|_| "outside the target")?;
         let mut cur = self.root.clone();
         for c in rel.components() {
             cur.push(c);
-            if self.checked_dirs.contains(&cur) {
+            if self.checked_parent.as_ref().is_some_and(|p| p.starts_with(&cur)) {
                 continue;
             }
             match fs::symlink_metadata(&cur) {
@@ -146,8 +183,8 @@ impl Extractor {
                 }
                 Err(_) => fs::create_dir(&cur).map_err(|e| format!("cannot create {}: {e}", cur.display()))?,
             }
-            self.checked_dirs.insert(cur.clone());
         }
+        self.checked_parent = Some(parent.to_path_buf());
         Ok(())
     }
 
@@ -162,9 +199,9 @@ impl Extractor {
                     Ok(_) => return Err("a non-directory is in the way".into()),
                     Err(_) => fs::create_dir(&target).map_err(|e| e.to_string())?,
                 }
-                self.checked_dirs.insert(target.clone());
                 let _ = fs::set_permissions(&target, fs::Permissions::from_mode((m.mode & 0o777) | 0o700));
-                self.dir_times.insert(target, m.mtime);
+                let (secs, nanos) = (m.mtime.secs.to_le_bytes(), m.mtime.nanos.to_le_bytes());
+                self.defer(DEFER_DIR_TIME, [target.as_os_str().as_bytes(), &secs, &nanos])?;
             }
             EntryKind::File => {
                 let staged = staged.ok_or("no staged content")?;
@@ -176,7 +213,8 @@ impl Extractor {
                 let _ = set_mtime(&target, m.mtime);
             }
             EntryKind::Symlink => {
-                self.symlinks.push((target, m.linkpath.clone().unwrap_or_default(), m.path.clone()));
+                let link = m.linkpath.clone().unwrap_or_default();
+                self.defer(DEFER_SYMLINK, [target.as_os_str().as_bytes(), &link, &m.path])?;
             }
             EntryKind::HardLink => {
                 let link = m.linkpath.clone().unwrap_or_default();
@@ -190,6 +228,33 @@ impl Extractor {
         }
         Ok(())
     }
+}
+
+/// Tags of the records kept for the end of the extraction.
+const DEFER_SYMLINK: u8 = b'L';
+const DEFER_DIR_TIME: u8 = b'D';
+
+fn read_tag(r: &mut impl BufRead) -> io::Result<Option<u8>> {
+    let mut tag = [0u8; 1];
+    match r.read(&mut tag)? {
+        0 => Ok(None),
+        _ => Ok(Some(tag[0])),
+    }
+}
+
+fn read_field(r: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 8];
+    r.read_exact(&mut len)?;
+    let mut field = vec![0u8; u64::from_le_bytes(len) as usize];
+    r.read_exact(&mut field)?;
+    Ok(field)
+}
+
+fn bad_deferred() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the extraction's own record of deferred work is damaged",
+    )
 }
 
 /// Set a file's modification time by path, without following a symlink (one
@@ -207,15 +272,6 @@ fn set_mtime(path: &Path, t: Timestamp) -> io::Result<()> {
     };
     rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
     Ok(())
-}
-
-fn system_time(t: Timestamp) -> std::time::SystemTime {
-    let base = std::time::UNIX_EPOCH;
-    if t.secs >= 0 {
-        base + std::time::Duration::new(t.secs as u64, t.nanos)
-    } else {
-        base - std::time::Duration::from_secs(t.secs.unsigned_abs()) + std::time::Duration::from_nanos(u64::from(t.nanos))
-    }
 }
 
 impl MemberSink for Extractor {

@@ -21,6 +21,19 @@ fn frames(data: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 
+/// `extract --salvage` of a damaged archive, which exits 12 (tampered).
+fn salvage(damaged: &Path, key: &Path, into: &Path) {
+    let o = run(custody()
+        .arg("extract")
+        .arg(damaged)
+        .arg("--into")
+        .arg(into)
+        .arg("--salvage")
+        .arg("--key")
+        .arg(pub_of(key)));
+    assert_eq!(code(&o), 12, "{}", text(&o));
+}
+
 fn make_logs(root: &Path, files: usize) {
     for i in 0..files {
         let dir = root.join(format!("d{:02}", i % 8));
@@ -86,15 +99,7 @@ fn a_damaged_frame_loses_only_its_own_members() {
 
     // Salvage: everything but the lost members comes back intact.
     let into = dir.path().join("salvaged");
-    let o = run(custody()
-        .arg("extract")
-        .arg(&damaged)
-        .arg("--into")
-        .arg(&into)
-        .arg("--salvage")
-        .arg("--key")
-        .arg(pub_of(&key)));
-    assert_eq!(code(&o), 12, "{}", text(&o));
+    salvage(&damaged, &key, &into);
     let mut recovered = 0;
     for e in files_under(&into) {
         if e.extension().is_some_and(|x| x == "log") {
@@ -173,15 +178,7 @@ fn damage_inside_a_large_member_loses_that_member_and_its_frames() {
     assert!(whole.contains("big.log"), "the big file is named as lost or altered: {report:#}");
 
     let into = dir.path().join("salvaged");
-    let o = run(custody()
-        .arg("extract")
-        .arg(&damaged)
-        .arg("--into")
-        .arg(&into)
-        .arg("--salvage")
-        .arg("--key")
-        .arg(pub_of(&key)));
-    assert_eq!(code(&o), 12, "{}", text(&o));
+    salvage(&damaged, &key, &into);
     let mut recovered = 0;
     for e in files_under(&into) {
         let source = Path::new("/").join(e.strip_prefix(&into).unwrap());
