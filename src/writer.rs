@@ -278,7 +278,12 @@ fn write_frames<W: Write>(mut w: HashingWriter<W>, rx: &Receiver<ToOutput>, back
         match msg {
             // Asked for only once every frame sent is written.
             ToOutput::Flush => {
-                let _ = back.send(Back::Flushed(w.flush()));
+                let flushed = if failed {
+                    Err(io::Error::other("an earlier write to the archive failed"))
+                } else {
+                    w.flush()
+                };
+                let _ = back.send(Back::Flushed(flushed));
             }
             ToOutput::Done { seq, tar, out } => {
                 waiting.insert(seq, (tar, out));
