@@ -28,9 +28,6 @@ pub struct FrameReader<R: Read> {
     input_done: bool,
     /// Compressed offset where the current frame began.
     frame_begin: u64,
-    /// Decompressed bytes returned so far, and when the current frame began.
-    produced: u64,
-    frame_begin_produced: u64,
     /// A zstd frame magic seen inside the current frame after its start: if
     /// the input then ends inside the frame, the frame was damaged (a block
     /// length or last-block flag altered), not cut off.
@@ -53,22 +50,9 @@ impl<R: Read> FrameReader<R> {
             in_frame: false,
             input_done: false,
             frame_begin: 0,
-            produced: 0,
-            frame_begin_produced: 0,
             magic_inside: false,
             failed_at: None,
         })
-    }
-
-    /// Decompressed bytes returned so far.
-    pub fn produced(&self) -> u64 {
-        self.produced
-    }
-
-    /// Decompressed bytes returned before the current (or failed) frame
-    /// began: bytes returned after this count came from that frame.
-    pub fn frame_begin_produced(&self) -> u64 {
-        self.frame_begin_produced
     }
 
     /// Compressed offset where the current (or last, or failed) frame began.
@@ -157,7 +141,6 @@ impl<R: Read> Read for FrameReader<R> {
         loop {
             if !self.in_frame {
                 self.frame_begin = self.offset;
-                self.frame_begin_produced = self.produced;
                 self.magic_inside = false;
             }
             let mut input = InBuffer::around(&self.buf[self.start..self.end]);
@@ -181,7 +164,6 @@ impl<R: Read> Read for FrameReader<R> {
                         self.in_frame = hint != 0;
                     }
                     if produced > 0 {
-                        self.produced += produced as u64;
                         return Ok(produced);
                     }
                     if used == 0 {

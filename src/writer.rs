@@ -306,8 +306,10 @@ fn write_frames<W: Write>(mut w: HashingWriter<W>, rx: &Receiver<ToOutput>, back
     w
 }
 
+/// A compression or output thread is gone: it panicked, which is a bug to
+/// report; the archive so far is incomplete evidence.
 fn pool_gone() -> io::Error {
-    io::Error::other("a compression thread stopped")
+    io::Error::other("the archive's compression or output thread stopped unexpectedly (a bug: please report it); the archive is incomplete")
 }
 
 /// The tar stream as written: running segment digest, the open member's
@@ -360,10 +362,15 @@ impl<W: Write + Send + 'static> TarStream<W> {
         Ok(())
     }
 
-    pub(crate) fn raw_zeros(&mut self, mut n: u64) -> io::Result<()> {
+    pub(crate) fn raw_zeros(&mut self, n: u64) -> io::Result<()> {
+        self.zeros(n, Self::raw)
+    }
+
+    /// `n` zero bytes through `put`, a piece at a time.
+    fn zeros(&mut self, mut n: u64, put: fn(&mut Self, &[u8]) -> io::Result<()>) -> io::Result<()> {
         while n > 0 {
             let k = n.min(ZEROS.len() as u64) as usize;
-            self.raw(&ZEROS[..k])?;
+            put(self, &ZEROS[..k])?;
             n -= k as u64;
         }
         Ok(())
@@ -382,13 +389,8 @@ impl<W: Write + Send + 'static> TarStream<W> {
         self.raw(bytes)
     }
 
-    pub(crate) fn content_zeros(&mut self, mut n: u64) -> io::Result<()> {
-        while n > 0 {
-            let k = n.min(ZEROS.len() as u64) as usize;
-            self.content(&ZEROS[..k])?;
-            n -= k as u64;
-        }
-        Ok(())
+    pub(crate) fn content_zeros(&mut self, n: u64) -> io::Result<()> {
+        self.zeros(n, Self::content)
     }
 
     /// A hole of a sparse file: zeros in the member's logical content that
