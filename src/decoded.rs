@@ -1,6 +1,7 @@
-//! The verifier's pipeline: zstd frames are decoded on one thread and the
-//! running segment digest is computed on another, while the verifier's own
-//! thread parses members and hashes their content. Decoded bytes travel in
+//! The verifier's pipeline: zstd frames are decoded on one thread, the
+//! running segment digest is computed on a second and the digests of
+//! members' content on a third, while the verifier's own thread parses
+//! members and hands their content to its sink. Decoded bytes travel in
 //! shared chunks, so no thread copies content to hand it on.
 //!
 //! Damage handling is that of [`FrameReader`]: a decoding error is returned
@@ -9,30 +10,76 @@
 use std::io::{self, Read};
 use std::ops::{Deref, Range};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::Scope;
 
 use sha2::{Digest, Sha256};
 
 use crate::frames::FrameReader;
 
-/// Decoded bytes per chunk (a chunk never holds bytes of two frames).
+/// Decoded bytes per chunk when a frame is streamed rather than decoded
+/// whole (a chunk never holds bytes of two frames).
 const CHUNK: usize = 256 * 1024;
-/// Chunks queued from the decoding thread, and spare chunks kept. The
-/// segment hasher's queue holds four times as many messages, each at least
-/// 16 KiB of work; with at most one chunk each, the pipeline holds at most
-/// 96 chunks (24 MiB), and far fewer in practice.
-const QUEUE: usize = 16;
+/// Chunks queued from the decoding thread.
+const QUEUE: usize = 4;
+/// Chunk buffers in existence at once, wherever they are (queued, being
+/// parsed, waiting to be hashed): the decoding thread waits for one to come
+/// back before it decodes more. A whole frame holds at most
+/// [`crate::frames::WHOLE_FRAME_MAX`] bytes (custody's own, 4 MiB), so the
+/// pipeline holds at most 48 MiB, and 24 MiB for custody's archives.
+const BUFFERS: usize = 12;
 
-/// Buffers of chunks that were dropped, for reuse.
-type Spares = Arc<Mutex<Vec<Vec<u8>>>>;
+/// The chunk buffers: a fixed number, reused.
+#[derive(Default)]
+struct Pool {
+    state: Mutex<PoolState>,
+    returned: Condvar,
+}
 
-/// Decoded bytes of one frame; the buffer goes back for reuse when the last
-/// reference is dropped.
+#[derive(Default)]
+struct PoolState {
+    spare: Vec<Vec<u8>>,
+    /// Buffers handed out and not yet returned.
+    out: usize,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // The state stays consistent whatever thread panicked.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A buffer, once fewer than [`BUFFERS`] are out.
+    fn take(&self) -> Vec<u8> {
+        let mut s = self.lock();
+        loop {
+            if let Some(b) = s.spare.pop() {
+                s.out += 1;
+                return b;
+            }
+            if s.out < BUFFERS {
+                s.out += 1;
+                return Vec::new();
+            }
+            s = self.returned.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        let mut s = self.lock();
+        s.out -= 1;
+        s.spare.push(buf);
+        self.returned.notify_one();
+    }
+}
+
+/// Decoded bytes of one frame; the buffer goes back to the pool when the
+/// last reference is dropped.
 pub(crate) struct Chunk {
     data: Vec<u8>,
+    /// Bytes of `data` that hold decoded bytes (the buffer may be longer).
     len: usize,
-    spares: Spares,
+    pool: Arc<Pool>,
 }
 
 impl Deref for Chunk {
@@ -44,11 +91,7 @@ impl Deref for Chunk {
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.spares.lock() {
-            if s.len() < QUEUE {
-                s.push(std::mem::take(&mut self.data));
-            }
-        }
+        self.pool.give_back(std::mem::take(&mut self.data));
     }
 }
 
@@ -218,78 +261,131 @@ impl Read for Decoded {
     }
 }
 
-/// The decoding thread: chunks of each frame, in order, until the input
-/// ends or the verifier hangs up.
+/// The decoding thread: each frame whole, or in chunks when it must be
+/// streamed, in order, until the input ends or the verifier hangs up.
 fn decode<R: Read>(mut reader: FrameReader<R>, tx: &SyncSender<Piece>) {
-    let spares: Spares = Arc::default();
+    let pool = Arc::new(Pool::default());
     loop {
-        let reused = spares.lock().ok().and_then(|mut s| s.pop());
-        let mut buf = reused.unwrap_or_else(|| vec![0u8; CHUNK]);
-        let mut n = 0;
-        let mut frame_begin = None;
-        let stop = loop {
-            if n == buf.len() {
-                break None;
+        let mut buf = pool.take();
+        let stop = match reader.read_whole_frame(&mut buf) {
+            Ok(true) if buf.is_empty() => {
+                // A frame of nothing (or a skippable frame).
+                pool.give_back(buf);
+                continue;
             }
-            match reader.read(&mut buf[n..]) {
-                Ok(0) => break Some(Piece::End),
-                Ok(k) => {
-                    frame_begin.get_or_insert(reader.frame_begin());
-                    n += k;
-                    if reader.frame_ended() {
-                        break None;
+            Ok(true) => {
+                let frame_begin = reader.frame_begin();
+                let chunk = Arc::new(Chunk {
+                    len: buf.len(),
+                    data: buf,
+                    pool: Arc::clone(&pool),
+                });
+                if tx.send(Piece::Data { chunk, frame_begin }).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(false) => stream(&mut reader, &mut buf),
+            Err(e) => (
+                None,
+                Some(Piece::Error {
+                    kind: e.kind(),
+                    message: e.to_string(),
+                    frame_begin: reader.frame_begin(),
+                }),
+            ),
+        };
+        match stop {
+            (Some((frame_begin, len)), stop) => {
+                let chunk = Arc::new(Chunk {
+                    data: buf,
+                    len,
+                    pool: Arc::clone(&pool),
+                });
+                if tx.send(Piece::Data { chunk, frame_begin }).is_err() {
+                    return;
+                }
+                if let Some(stop) = stop {
+                    if !after_stop(&mut reader, tx, stop) {
+                        return;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    break Some(Piece::Error {
-                        kind: e.kind(),
-                        message: e.to_string(),
-                        frame_begin: reader.frame_begin(),
-                    })
-                }
             }
-        };
-        if let Some(frame_begin) = frame_begin {
-            let chunk = Arc::new(Chunk {
-                data: buf,
-                len: n,
-                spares: Arc::clone(&spares),
-            });
-            if tx.send(Piece::Data { chunk, frame_begin }).is_err() {
-                return;
-            }
-        }
-        match stop {
-            None => {}
-            Some(Piece::Error {
-                kind,
-                message,
-                frame_begin,
-            }) => {
-                if tx
-                    .send(Piece::Error {
-                        kind,
-                        message,
-                        frame_begin,
-                    })
-                    .is_err()
-                    || kind == io::ErrorKind::UnexpectedEof
-                {
-                    return;
+            (None, stop) => {
+                pool.give_back(buf);
+                if let Some(stop) = stop {
+                    if !after_stop(&mut reader, tx, stop) {
+                        return;
+                    }
                 }
-                let r = reader.resync();
-                let go_on = matches!(r, Ok(Some(_)));
-                if tx.send(Piece::Resynced(r.map_err(|e| (e.kind(), e.to_string())))).is_err() || !go_on {
-                    return;
-                }
-            }
-            Some(last) => {
-                let _ = tx.send(last);
-                return;
             }
         }
     }
+}
+
+/// Stream up to one chunk of the current frame into the front of `buf`.
+/// Returns where the frame of the bytes read begins and how many were read
+/// (`None` when none were), and why reading stopped short, if it did.
+fn stream<R: Read>(reader: &mut FrameReader<R>, buf: &mut Vec<u8>) -> (Option<(u64, usize)>, Option<Piece>) {
+    if buf.capacity() < CHUNK {
+        *buf = vec![0; CHUNK];
+    } else if buf.len() < CHUNK {
+        buf.resize(CHUNK, 0);
+    }
+    let mut n = 0;
+    let mut frame_begin = None;
+    let stop = loop {
+        if n == CHUNK {
+            break None;
+        }
+        match reader.read(&mut buf[n..CHUNK]) {
+            Ok(0) => break Some(Piece::End),
+            Ok(k) => {
+                frame_begin.get_or_insert(reader.frame_begin());
+                n += k;
+                if reader.frame_ended() {
+                    break None;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                break Some(Piece::Error {
+                    kind: e.kind(),
+                    message: e.to_string(),
+                    frame_begin: reader.frame_begin(),
+                })
+            }
+        }
+    };
+    (frame_begin.map(|f| (f, n)), stop)
+}
+
+/// Send why decoding stopped; after an error other than a cut-off frame,
+/// resynchronise and say where. Returns whether decoding goes on.
+fn after_stop<R: Read>(reader: &mut FrameReader<R>, tx: &SyncSender<Piece>, stop: Piece) -> bool {
+    let Piece::Error {
+        kind,
+        message,
+        frame_begin,
+    } = stop
+    else {
+        let _ = tx.send(stop);
+        return false;
+    };
+    if tx
+        .send(Piece::Error {
+            kind,
+            message,
+            frame_begin,
+        })
+        .is_err()
+        || kind == io::ErrorKind::UnexpectedEof
+    {
+        return false;
+    }
+    let r = reader.resync();
+    let go_on = matches!(r, Ok(Some(_)));
+    tx.send(Piece::Resynced(r.map_err(|e| (e.kind(), e.to_string())))).is_ok() && go_on
 }
 
 /// What the segment hasher is asked, in stream order.
@@ -310,12 +406,14 @@ pub(crate) struct SegmentHasher {
     small: Vec<u8>,
 }
 
+/// Messages queued for the segment hasher, each at least 16 KiB of work.
+const HASHER_QUEUE: usize = 64;
 /// Small updates are sent once this many bytes are gathered.
 const GATHER: usize = 64 * 1024;
 
 impl SegmentHasher {
     pub(crate) fn start<'s>(scope: &'s Scope<'s, '_>) -> SegmentHasher {
-        let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(4 * QUEUE);
+        let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(HASHER_QUEUE);
         let (digest_tx, digests) = mpsc::channel();
         scope.spawn(move || {
             let mut sha = Sha256::new();
@@ -385,5 +483,127 @@ impl SegmentHasher {
     pub(crate) fn reset(&mut self) {
         self.small.clear();
         self.send(SegmentMsg::Reset);
+    }
+}
+
+/// What the content hasher is asked, in stream order.
+enum ContentMsg {
+    /// Gathered bytes of small pieces of content; a member ends at each
+    /// position in `ends` (its bytes may begin in earlier messages).
+    Batch { bytes: Vec<u8>, ends: Vec<usize> },
+    /// Bytes of the current member, shared.
+    Shared(Arc<Chunk>, Range<usize>),
+}
+
+/// SHA-256 and BLAKE3 of members' content, computed on a thread of their
+/// own. Members are numbered in the order they end; their digests are
+/// asked for later, by number, in increasing order.
+pub(crate) struct ContentHasher {
+    tx: SyncSender<ContentMsg>,
+    results: Receiver<(String, String)>,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// Members ended so far, and digests received so far.
+    ended: u64,
+    received: u64,
+}
+
+/// Member ends gathered in one message at most.
+const MAX_ENDS: usize = 1024;
+
+impl ContentHasher {
+    pub(crate) fn start<'s>(scope: &'s Scope<'s, '_>) -> ContentHasher {
+        let (tx, rx) = mpsc::sync_channel::<ContentMsg>(HASHER_QUEUE);
+        let (results_tx, results) = mpsc::channel();
+        scope.spawn(move || {
+            let mut sha = Sha256::new();
+            let mut b3 = blake3::Hasher::new();
+            let finish = |sha: &mut Sha256, b3: &mut blake3::Hasher| {
+                let digests = (hex::encode(std::mem::take(sha).finalize()), b3.finalize().to_hex().to_string());
+                b3.reset();
+                results_tx.send(digests).is_ok()
+            };
+            for msg in rx {
+                match msg {
+                    ContentMsg::Batch { bytes, ends } => {
+                        let mut at = 0;
+                        for end in ends {
+                            sha.update(&bytes[at..end]);
+                            b3.update(&bytes[at..end]);
+                            if !finish(&mut sha, &mut b3) {
+                                return;
+                            }
+                            at = end;
+                        }
+                        sha.update(&bytes[at..]);
+                        b3.update(&bytes[at..]);
+                    }
+                    ContentMsg::Shared(chunk, range) => {
+                        sha.update(&chunk[range.clone()]);
+                        b3.update(&chunk[range]);
+                    }
+                }
+            }
+        });
+        ContentHasher {
+            tx,
+            results,
+            bytes: Vec::with_capacity(GATHER),
+            ends: Vec::new(),
+            ended: 0,
+            received: 0,
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.bytes.is_empty() || !self.ends.is_empty() {
+            let msg = ContentMsg::Batch {
+                bytes: std::mem::replace(&mut self.bytes, Vec::with_capacity(GATHER)),
+                ends: std::mem::take(&mut self.ends),
+            };
+            // The thread only stops once this side hangs up.
+            let _ = self.tx.send(msg);
+        }
+    }
+
+    /// Bytes of the current member.
+    pub(crate) fn update_shared(&mut self, chunk: &Arc<Chunk>, range: Range<usize>) {
+        if range.len() < GATHER / 4 {
+            self.bytes.extend_from_slice(&chunk[range]);
+            if self.bytes.len() >= GATHER {
+                self.flush();
+            }
+            return;
+        }
+        self.flush();
+        let _ = self.tx.send(ContentMsg::Shared(Arc::clone(chunk), range));
+    }
+
+    /// The current member ends (whether or not all its bytes were read);
+    /// returns its number.
+    pub(crate) fn end_member(&mut self) -> u64 {
+        self.ends.push(self.bytes.len());
+        if self.ends.len() >= MAX_ENDS {
+            self.flush();
+        }
+        self.ended += 1;
+        self.ended - 1
+    }
+
+    /// SHA-256 and BLAKE3 (hex) of member `number`; the digests of members
+    /// before it that were not asked for are dropped.
+    pub(crate) fn digests(&mut self, number: u64) -> (String, String) {
+        assert!(
+            number >= self.received && number < self.ended,
+            "content digests are asked for in order"
+        );
+        self.flush();
+        loop {
+            let d = self.results.recv().expect("the content hasher runs until the verifier hangs up");
+            self.received += 1;
+            if self.received > number {
+                return d;
+            }
+        }
     }
 }

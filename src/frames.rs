@@ -5,11 +5,18 @@
 use std::io::{self, Read};
 
 use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
+use zstd::zstd_safe::{self, DCtx};
 
 /// Magic number that begins every zstd frame, as it appears in the stream.
 pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Compressed bytes read from the input at a time.
 const INPUT_CHUNK: usize = 256 * 1024;
+/// Largest frame decoded in one call by [`FrameReader::read_whole_frame`]
+/// (custody's own frames hold at most 4 MiB); larger frames, and frames
+/// whose header does not state their size, are streamed.
+pub const WHOLE_FRAME_MAX: usize = 8 * 1024 * 1024;
+/// Most bytes of a frame header, which holds the content size.
+const FRAME_HEADER_MAX: usize = 18;
 
 /// Reads the decompressed bytes of consecutive zstd frames. A decoding
 /// error is returned once; [`FrameReader::resync`] then looks for the next
@@ -23,6 +30,8 @@ pub struct FrameReader<R: Read> {
     /// Compressed offset of `buf[start]`.
     offset: u64,
     decoder: Decoder<'static>,
+    /// Decodes whole frames in one call, straight into the caller's buffer.
+    whole: DCtx<'static>,
     /// Inside a frame that has not ended.
     in_frame: bool,
     input_done: bool,
@@ -47,6 +56,7 @@ impl<R: Read> FrameReader<R> {
             end: 0,
             offset: 0,
             decoder: Decoder::new()?,
+            whole: DCtx::create(),
             in_frame: false,
             input_done: false,
             frame_begin: 0,
@@ -65,14 +75,19 @@ impl<R: Read> FrameReader<R> {
         !self.in_frame
     }
 
-    /// Move unconsumed bytes to the front and read more input.
+    /// Read more input, first moving unconsumed bytes to the front (the
+    /// buffer grows when it is full).
     fn refill(&mut self) -> io::Result<()> {
         // Keep up to three consumed bytes in front, so that a frame magic
         // split across two reads is still seen by the scan in `read`.
+        // Unconsumed bytes are moved when that is cheap or room is short,
+        // not at every read while a frame is gathered whole.
         let keep = self.start.min(3);
-        self.buf.copy_within(self.start - keep..self.end, 0);
-        self.end -= self.start - keep;
-        self.start = keep;
+        if self.start > keep && (self.end - self.start <= INPUT_CHUNK || self.buf.len() - self.end < INPUT_CHUNK) {
+            self.buf.copy_within(self.start - keep..self.end, 0);
+            self.end -= self.start - keep;
+            self.start = keep;
+        }
         if self.end == self.buf.len() {
             self.buf.resize(self.buf.len() * 2, 0);
         }
@@ -90,6 +105,53 @@ impl<R: Read> FrameReader<R> {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Decode the next frame whole into `out` (replacing what it held), with
+    /// no copy through a window. Returns `false`, having consumed nothing
+    /// (and left `out` alone unless decoding failed), when the
+    /// next frame must be read with [`Read::read`] instead: in the middle of
+    /// a frame, after an error, at the end of the input, or when the frame
+    /// does not state its size, is larger than [`WHOLE_FRAME_MAX`], is cut
+    /// off, or fails to decode (streaming then reports the failure, with
+    /// the bytes before it).
+    pub fn read_whole_frame(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        if self.in_frame || self.failed_at.is_some() {
+            return Ok(false);
+        }
+        self.frame_begin = self.offset;
+        self.magic_inside = false;
+        while self.end - self.start < FRAME_HEADER_MAX && !self.input_done {
+            self.refill()?;
+        }
+        let size = match zstd_safe::get_frame_content_size(&self.buf[self.start..self.end]) {
+            Ok(Some(n)) if n <= WHOLE_FRAME_MAX as u64 => n as usize,
+            _ => return Ok(false),
+        };
+        // A frame's compressed size is its content's, plus a little for
+        // block headers and the checksum, when the content does not compress.
+        let most = zstd_safe::compress_bound(size) + FRAME_HEADER_MAX + 4;
+        let compressed = loop {
+            match zstd_safe::find_frame_compressed_size(&self.buf[self.start..self.end]) {
+                Ok(n) => break n,
+                Err(_) if !self.input_done && self.end - self.start < most => self.refill()?,
+                Err(_) => return Ok(false),
+            }
+        };
+        if out.capacity() < size {
+            *out = Vec::with_capacity(size);
+        }
+        out.clear();
+        match self.whole.decompress(out, &self.buf[self.start..self.start + compressed]) {
+            Ok(n) if n == size => {}
+            _ => {
+                out.clear();
+                return Ok(false);
+            }
+        }
+        self.start += compressed;
+        self.offset += compressed as u64;
+        Ok(true)
     }
 
     /// After a decoding error: skip to the next zstd frame. Returns the
@@ -239,6 +301,40 @@ mod tests {
             "{from}..{to}"
         );
         assert_eq!(read_all(&mut r), (c, None));
+        assert_eq!(r.resync().unwrap(), None);
+    }
+
+    #[test]
+    fn frames_that_state_their_size_are_decoded_whole_and_others_streamed() {
+        let a: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let b = vec![9u8; 70_000];
+        let c = vec![3u8; 50_000];
+        let (fa, fb) = (zstd::bulk::compress(&a, 3).unwrap(), frame(&b));
+        let mut fc = zstd::bulk::compress(&c, 3).unwrap();
+        let last = fc.len() - 1;
+        fc[last] ^= 0x40; // the checksum or the last block: decoding fails
+        let whole = [fa.clone(), fb.clone(), fc].concat();
+        let mut r = FrameReader::new(&whole[..]).unwrap();
+        let mut out = Vec::new();
+        assert!(r.read_whole_frame(&mut out).unwrap(), "a frame with its content size");
+        assert_eq!(out, a);
+        assert_eq!(r.frame_begin(), 0);
+        // The stream encoder does not state the size: the frame is streamed,
+        // and `out` is left alone.
+        assert!(!r.read_whole_frame(&mut out).unwrap());
+        assert_eq!(out, a);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !r.frame_ended() || got.is_empty() {
+            let n = r.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b);
+        assert_eq!(r.frame_begin(), fa.len() as u64);
+        // A damaged frame is not decoded whole; streaming reports the damage.
+        assert!(!r.read_whole_frame(&mut out).unwrap());
+        assert_eq!(read_all(&mut r).1, Some(io::ErrorKind::InvalidData));
+        assert_eq!(r.frame_begin(), (fa.len() + fb.len()) as u64);
         assert_eq!(r.resync().unwrap(), None);
     }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use ssh_key::PublicKey;
 
-use crate::decoded::{Chunk, Decoded, SegmentHasher};
+use crate::decoded::{Chunk, ContentHasher, Decoded, SegmentHasher};
 use crate::format::doc::{self, CheckpointDoc, HeaderDoc, MemberEntry, PathText, Seal, Totals};
 use crate::format::sparse;
 use crate::format::tar::{self, EntryKind, Timestamp, BLOCK};
@@ -365,6 +365,9 @@ struct Observed {
     header_sha256: String,
     sha256: Option<String>,
     blake3: Option<String>,
+    /// The number under which the content hasher computes `sha256` and
+    /// `blake3`, until [`Verifier::settle`] fills them in.
+    pending: Option<u64>,
     /// Content, kept only for custody documents.
     content: Option<Vec<u8>>,
     /// Raw header bytes (for canonical checks of custody members).
@@ -386,6 +389,7 @@ struct Verifier<'s> {
     sink: &'s mut dyn MemberSink,
     findings: Vec<Finding>,
     segment: SegmentHasher,
+    content: ContentHasher,
     segment_members: Vec<Observed>,
     segment_overflow: u64,
     checkpoint_seq: u64,
@@ -448,6 +452,7 @@ pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn Mem
             sink,
             findings: Vec::new(),
             segment: SegmentHasher::start(scope),
+            content: ContentHasher::start(scope),
             segment_members: Vec::new(),
             segment_overflow: 0,
             checkpoint_seq: 0,
@@ -596,13 +601,19 @@ impl Verifier<'_> {
         self.segment.update(&header_bytes);
         let header_sha256 = hex::encode(Sha256::digest(&header_bytes));
         self.sink.start(&meta).map_err(VerifyError::Sink)?;
-        let keep = meta.path.starts_with(crate::format::CUSTODY_DIR.as_bytes()) && !meta.sparse && meta.stored_size <= MAX_DOCUMENT_LEN;
+        // Only the documents the verifier reads are kept: the header and
+        // the checkpoints with their signatures.
+        let stored_size = meta.stored_size;
+        let keep = (meta.path == doc::HEADER_PATH.as_bytes() || doc::parse_checkpoint_path(&meta.path).is_some())
+            && !meta.sparse
+            && meta.stored_size <= MAX_DOCUMENT_LEN;
         let mut observed = Observed {
             meta,
             header_sha256,
             sha256: None,
             blake3: None,
-            content: keep.then(Vec::new),
+            pending: None,
+            content: keep.then(|| Vec::with_capacity(stored_size as usize)),
             // Only custody members' headers are compared byte for byte; an
             // evidence member's header is known by its digest, which keeps
             // a segment's memory small.
@@ -621,57 +632,17 @@ impl Verifier<'_> {
     /// Read a member's content from the decoded chunks themselves (no copy),
     /// into its digests, the segment digest and the sink.
     fn read_content(&mut self, o: &mut Observed) -> Result<Option<ReadEnd>, VerifyError> {
-        let mut sha = Sha256::new();
-        let mut b3 = blake3::Hasher::new();
-        let mut content = o.content.take();
-        let sink = &mut *self.sink;
-        let mut emit = |p: sparse::Piece<'_>| -> Result<(), DigestError> {
-            match p {
-                sparse::Piece::Data(d) => {
-                    sha.update(d);
-                    b3.update(d);
-                    if let Some(c) = content.as_mut() {
-                        c.extend_from_slice(d);
-                    }
-                    sink.data(d).map_err(DigestError::Sink)
-                }
-                sparse::Piece::Hole(n) => {
-                    hash_zeros(&mut sha, &mut b3, n);
-                    sink.hole(n).map_err(DigestError::Sink)
-                }
-            }
-        };
-        let mut feeder = if o.meta.sparse {
-            Feeder::Sparse(sparse::Expander::new(o.meta.size, &mut emit))
-        } else {
-            Feeder::Plain(&mut emit)
-        };
-        let mut left = o.meta.stored_size;
-        let mut invalid: Option<sparse::SparseError> = None;
-        while left > 0 {
-            let (chunk, range) = match self.stream.view(left.min(READ_PIECE as u64) as usize) {
-                Ok(v) => v,
+        let invalid = if o.meta.sparse {
+            match self.read_sparse(o)? {
+                Ok(invalid) => invalid,
                 Err(end) => return Ok(Some(end)),
-            };
-            let n = range.len();
-            self.segment.update_shared(&chunk, range.clone());
-            if invalid.is_none() {
-                match feeder.feed(&chunk[range]) {
-                    Ok(()) => {}
-                    Err(DigestError::Sparse(e)) => invalid = Some(e),
-                    Err(DigestError::Sink(e)) => return Err(VerifyError::Sink(e)),
-                }
             }
-            left -= n as u64;
-        }
-        if invalid.is_none() {
-            match feeder.finish() {
-                Ok(()) => {}
-                Err(DigestError::Sparse(e)) => invalid = Some(e),
-                Err(DigestError::Sink(e)) => return Err(VerifyError::Sink(e)),
+        } else {
+            if let Some(end) = self.read_plain(o)? {
+                return Ok(Some(end));
             }
-        }
-        o.content = content;
+            None
+        };
         let pad = tar::padding(o.meta.stored_size);
         let mut padding = [0u8; BLOCK];
         if let Err((got, end)) = self.stream.fill(&mut padding[..pad]) {
@@ -699,11 +670,111 @@ impl Verifier<'_> {
                 Some(o.meta.offset),
                 Some(self.checkpoint_seq + 1),
             );
-            return Ok(None);
         }
-        o.sha256 = Some(hex::encode(sha.finalize()));
-        o.blake3 = Some(b3.finalize().to_hex().to_string());
         Ok(None)
+    }
+
+    /// Content stored as is: its digests are computed on the content
+    /// hasher's thread, and filled in by [`Verifier::settle`].
+    fn read_plain(&mut self, o: &mut Observed) -> Result<Option<ReadEnd>, VerifyError> {
+        let mut left = o.meta.stored_size;
+        let mut stopped = None;
+        while left > 0 {
+            let (chunk, range) = match self.stream.view(left.min(READ_PIECE as u64) as usize) {
+                Ok(v) => v,
+                Err(end) => {
+                    stopped = Some(end);
+                    break;
+                }
+            };
+            self.segment.update_shared(&chunk, range.clone());
+            self.content.update_shared(&chunk, range.clone());
+            let bytes = &chunk[range];
+            left -= bytes.len() as u64;
+            if let Some(c) = o.content.as_mut() {
+                c.extend_from_slice(bytes);
+            }
+            if let Err(e) = self.sink.data(bytes) {
+                self.content.end_member();
+                return Err(VerifyError::Sink(e));
+            }
+        }
+        // Every member started on the content hasher ends there, so the
+        // next begins afresh.
+        let number = self.content.end_member();
+        if stopped.is_none() {
+            o.pending = Some(number);
+        }
+        Ok(stopped)
+    }
+
+    /// Content in the sparse format, expanded and hashed here. Returns why
+    /// it cannot be expanded, if so (and then leaves it without digests).
+    fn read_sparse(&mut self, o: &mut Observed) -> Result<Result<Option<sparse::SparseError>, ReadEnd>, VerifyError> {
+        let mut sha = Sha256::new();
+        let mut b3 = blake3::Hasher::new();
+        let mut content = o.content.take();
+        let sink = &mut *self.sink;
+        let mut emit = |p: sparse::Piece<'_>| -> Result<(), DigestError> {
+            match p {
+                sparse::Piece::Data(d) => {
+                    sha.update(d);
+                    b3.update(d);
+                    if let Some(c) = content.as_mut() {
+                        c.extend_from_slice(d);
+                    }
+                    sink.data(d).map_err(DigestError::Sink)
+                }
+                sparse::Piece::Hole(n) => {
+                    hash_zeros(&mut sha, &mut b3, n);
+                    sink.hole(n).map_err(DigestError::Sink)
+                }
+            }
+        };
+        let mut expander = sparse::Expander::new(o.meta.size, &mut emit);
+        let mut left = o.meta.stored_size;
+        let mut invalid: Option<sparse::SparseError> = None;
+        while left > 0 {
+            let (chunk, range) = match self.stream.view(left.min(READ_PIECE as u64) as usize) {
+                Ok(v) => v,
+                Err(end) => return Ok(Err(end)),
+            };
+            let n = range.len();
+            self.segment.update_shared(&chunk, range.clone());
+            if invalid.is_none() {
+                match expander.feed(&chunk[range]) {
+                    Ok(()) => {}
+                    Err(DigestError::Sparse(e)) => invalid = Some(e),
+                    Err(DigestError::Sink(e)) => return Err(VerifyError::Sink(e)),
+                }
+            }
+            left -= n as u64;
+        }
+        if invalid.is_none() {
+            match expander.finish() {
+                Ok(()) => {}
+                Err(DigestError::Sparse(e)) => invalid = Some(e),
+                Err(DigestError::Sink(e)) => return Err(VerifyError::Sink(e)),
+            }
+        }
+        o.content = content;
+        if invalid.is_none() {
+            o.sha256 = Some(hex::encode(sha.finalize()));
+            o.blake3 = Some(b3.finalize().to_hex().to_string());
+        }
+        Ok(Ok(invalid))
+    }
+
+    /// Fill in the content digests of the members kept, once the content
+    /// hasher has computed them. Called before members leave the segment.
+    fn settle(&mut self) {
+        for o in &mut self.segment_members {
+            settle(&mut self.content, o);
+        }
+    }
+
+    fn settle_one(&mut self, o: &mut Observed) {
+        settle(&mut self.content, o);
     }
 
     /// A checkpoint document starts here: the bytes of its segment are complete.
@@ -744,7 +815,8 @@ impl Verifier<'_> {
                 doc::HEADER_PATH
             )));
         }
-        let bytes = first.content.clone().unwrap_or_default();
+        let mut first = first;
+        let bytes = first.content.take().unwrap_or_default();
         match serde_json::from_slice::<HeaderDoc>(&bytes) {
             Ok(h) if doc::check_format(&h.format) && h.doc_type == doc::HEADER_TYPE => {
                 match PublicKey::from_openssh(&h.signer.public_key) {
@@ -849,6 +921,7 @@ impl Verifier<'_> {
     /// checkpoint's listing one by one; their tar offsets are known again
     /// once that checkpoint says where its segment ends.
     fn resync(&mut self, off: u64) -> Result<bool, VerifyError> {
+        self.settle();
         let seq = self.checkpoint_seq + 1;
         // A frame's checksum is checked at its end, so bytes it gave before
         // the error may be corrupt: members with any byte from it are not
@@ -907,16 +980,19 @@ impl Verifier<'_> {
         self.last_resync.is_some_and(|(_, _, at)| at == self.members_read)
     }
 
-    fn push_observed(&mut self, m: Observed) {
+    fn push_observed(&mut self, mut m: Observed) {
         if self.segment_members.len() >= MAX_SEGMENT_MEMBERS {
             self.segment_overflow += 1;
             return;
         }
+        // A document out of place is not read: only its digests count.
+        m.content = None;
         self.segment_members.push(m);
     }
 
     /// Members after the last checkpoint: unproven.
     fn flush_unproven(&mut self) -> Result<(), VerifyError> {
+        self.settle();
         self.lost_from = None;
         let members = std::mem::take(&mut self.segment_members);
         // The document and signature of a checkpoint already verified are
@@ -929,16 +1005,24 @@ impl Verifier<'_> {
     }
 
     /// Handle checkpoint `seq`, whose document member is `m`. Returns whether it was the seal.
-    fn checkpoint(&mut self, seq: u64, m: Box<Observed>) -> Result<bool, VerifyError> {
+    fn checkpoint(&mut self, seq: u64, mut m: Box<Observed>) -> Result<bool, VerifyError> {
+        // Digests are settled in stream order: the segment's, then the
+        // document's and its signature's, before anything else is read.
+        self.settle();
+        self.settle_one(&mut m);
         let segment_digest = self.pending_segment_digest.take().unwrap_or_default();
         let json_offset = m.meta.offset;
-        let sig = match self.next_member()? {
-            Next::Member(s) if doc::parse_checkpoint_path(&s.meta.path) == Some((seq, true)) => s,
+        let mut sig = match self.next_member()? {
+            Next::Member(mut s) if doc::parse_checkpoint_path(&s.meta.path) == Some((seq, true)) => {
+                self.settle_one(&mut s);
+                s
+            }
             Next::Member(s) => {
                 let msg = format!("checkpoint {seq} is not followed by its signature");
                 self.find(FindingKind::BadSignature, msg, Some(&s.meta.path), Some(s.meta.offset), Some(seq));
                 self.push_observed(*s);
-                return self.reject_segment(seq, *m, None, "its checkpoint has no signature");
+                let chain = doc::chain_value(m.content.as_deref().unwrap_or_default());
+                return self.reject_segment(seq, *m, None, chain, "its checkpoint has no signature");
             }
             Next::EndMarker(off) => {
                 self.find(
@@ -948,7 +1032,10 @@ impl Verifier<'_> {
                     Some(off),
                     Some(seq),
                 );
-                return self.reject_segment(seq, *m, None, "its checkpoint has no signature").map(|_| false);
+                let chain = doc::chain_value(m.content.as_deref().unwrap_or_default());
+                return self
+                    .reject_segment(seq, *m, None, chain, "its checkpoint has no signature")
+                    .map(|_| false);
             }
             Next::Stopped(end, off) => {
                 let damaged = matches!(end, ReadEnd::Damaged(_) | ReadEnd::Malformed { .. });
@@ -962,25 +1049,37 @@ impl Verifier<'_> {
                 return Ok(false);
             }
         };
-        let bytes = m.content.clone().unwrap_or_default();
-        let sig_bytes = sig.content.clone().unwrap_or_default();
+        // The documents are needed no longer than this checkpoint.
+        let bytes = m.content.take().unwrap_or_default();
+        let sig_bytes = sig.content.take().unwrap_or_default();
+        // The signature check and the chain value both hash the whole
+        // document: they run on a thread of their own while it is parsed.
+        let key = self.key.as_ref();
+        let (signature, chain, parsed) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| {
+                let signature = key.map(|k| signer::verify_signature(k, &bytes, &sig_bytes));
+                (signature, doc::chain_value(&bytes))
+            });
+            let parsed = serde_json::from_slice::<CheckpointDoc>(&bytes);
+            let (signature, chain) = hashing.join().expect("checking a signature does not panic");
+            (signature, chain, parsed)
+        });
         let mut ok = true;
-        match &self.key {
-            Some(key) => {
-                if let Err(e) = signer::verify_signature(key, &bytes, &sig_bytes) {
-                    self.find(
-                        FindingKind::BadSignature,
-                        format!("checkpoint {seq}: {e}"),
-                        Some(&m.meta.path),
-                        Some(json_offset),
-                        Some(seq),
-                    );
-                    ok = false;
-                }
+        match signature {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                self.find(
+                    FindingKind::BadSignature,
+                    format!("checkpoint {seq}: {e}"),
+                    Some(&m.meta.path),
+                    Some(json_offset),
+                    Some(seq),
+                );
+                ok = false;
             }
             None => ok = false,
         }
-        let cp: Option<CheckpointDoc> = match serde_json::from_slice(&bytes) {
+        let cp: Option<CheckpointDoc> = match parsed {
             Ok(cp) => Some(cp),
             Err(e) => {
                 self.find(
@@ -993,8 +1092,8 @@ impl Verifier<'_> {
                 None
             }
         };
-        let Some(cp) = cp else {
-            return self.reject_segment(seq, *m, Some(*sig), "its checkpoint is unreadable");
+        let Some(mut cp) = cp else {
+            return self.reject_segment(seq, *m, Some(*sig), chain, "its checkpoint is unreadable");
         };
         let (mut m, mut sig) = (m, sig);
         let json_offset = match self.lost_from.take() {
@@ -1067,23 +1166,24 @@ impl Verifier<'_> {
             }
         };
         ok &= self.check_custody_headers(seq, &cp, &m, &sig);
-        let listing_ok = self.compare_members(seq, &cp);
+        let in_order = self.compare_members(seq, &cp);
         let members = std::mem::take(&mut self.segment_members);
-        let proven_segment = ok && listing_ok && self.all_good_so_far;
-        let outcomes = self.outcomes(members, &cp, proven_segment);
-        self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+        let proven_segment = ok && in_order && self.all_good_so_far;
         self.report_collection_facts(&cp);
+        let listed = std::mem::take(&mut cp.members);
+        let outcomes = self.outcomes(members, listed, in_order, proven_segment);
+        self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+        drop(outcomes);
         if proven_segment && self.proven.checkpoints + 1 == seq {
-            let chain = Some(doc::chain_value(&bytes));
             self.proven = Proven {
                 checkpoints: seq,
                 tar_bytes: cp.range.end,
                 totals: cp.totals.clone(),
                 until: Some(cp.time.clone()),
-                chain,
+                chain: Some(chain.clone()),
             };
         }
-        self.chain = doc::chain_value(&bytes);
+        self.chain = chain;
         self.checkpoint_seq = seq;
         self.prev_end = json_offset;
         self.last_totals = Some(cp.totals.clone());
@@ -1097,7 +1197,10 @@ impl Verifier<'_> {
         Ok(is_seal)
     }
 
-    fn reject_segment(&mut self, seq: u64, m: Observed, sig: Option<Observed>, why: &str) -> Result<bool, VerifyError> {
+    /// A checkpoint that proves nothing: its segment's members are altered.
+    /// `chain` is the chain value of its document.
+    fn reject_segment(&mut self, seq: u64, mut m: Observed, sig: Option<Observed>, chain: String, why: &str) -> Result<bool, VerifyError> {
+        self.settle();
         self.lost_from = None;
         let members = std::mem::take(&mut self.segment_members);
         let outcomes: Vec<MemberOutcome> = members
@@ -1107,7 +1210,8 @@ impl Verifier<'_> {
         self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
         self.checkpoint_seq = seq;
         self.prev_end = m.meta.offset;
-        self.chain = doc::chain_value(m.content.as_deref().unwrap_or_default());
+        self.chain = chain;
+        m.content = None;
         self.segment_members.push(m);
         if let Some(s) = sig {
             self.segment_members.push(s);
@@ -1216,7 +1320,8 @@ impl Verifier<'_> {
     }
 
     /// Compare what the checkpoint lists with what the stream holds; report
-    /// each difference against the member it concerns.
+    /// each difference against the member it concerns. Returns whether the
+    /// stream holds exactly the members listed, in order, at their offsets.
     fn compare_members(&mut self, seq: u64, cp: &CheckpointDoc) -> bool {
         if self.segment_overflow > 0 {
             let msg = format!(
@@ -1226,10 +1331,10 @@ impl Verifier<'_> {
             self.find(FindingKind::MemberUnlisted, msg, None, None, Some(seq));
             self.segment_overflow = 0;
         }
-        let observed: Vec<MemberEntry> = self.segment_members.iter().map(as_entry).collect();
-        if observed.len() == cp.members.len() && observed.iter().zip(&cp.members).all(|(o, l)| same_member(o, l)) {
+        if self.segment_members.len() == cp.members.len() && self.segment_members.iter().zip(&cp.members).all(|(o, l)| is_listed_as(o, l)) {
             return true;
         }
+        let observed: Vec<MemberEntry> = self.segment_members.iter().map(as_entry).collect();
         let mut used = vec![false; observed.len()];
         let mut unused = Unmatched::new(observed.iter().map(|o| &o.path));
         let mut order = Vec::new();
@@ -1298,26 +1403,35 @@ impl Verifier<'_> {
         false
     }
 
-    fn outcomes(&self, members: Vec<Observed>, cp: &CheckpointDoc, proven_segment: bool) -> Vec<MemberOutcome> {
-        let mut unused = Unmatched::new(cp.members.iter().map(|l| &l.path));
+    /// Each member's proof against the listing of its checkpoint.
+    /// `in_order`: the members are exactly those listed, in order.
+    fn outcomes(&self, members: Vec<Observed>, listed: Vec<MemberEntry>, in_order: bool, proven_segment: bool) -> Vec<MemberOutcome> {
+        let matching = || {
+            if proven_segment && self.trusted {
+                Proof::Proven
+            } else {
+                Proof::MatchesListing
+            }
+        };
+        if in_order {
+            return members
+                .into_iter()
+                .zip(listed)
+                .map(|(o, l)| outcome(o, Some(l), matching()))
+                .collect();
+        }
+        let mut unused = Unmatched::new(listed.iter().map(|l| &l.path));
         members
             .into_iter()
             .map(|o| {
                 let entry = as_entry(&o);
-                let listed = unused.take(&entry.path).map(|i| (i, cp.members[i].clone()));
+                let listed = unused.take(&entry.path).map(|i| listed[i].clone());
                 let proof = match &listed {
-                    Some((_, l)) => {
-                        if !same_content(&entry, l) {
-                            Proof::Altered("differs from its signed listing".into())
-                        } else if proven_segment && self.trusted {
-                            Proof::Proven
-                        } else {
-                            Proof::MatchesListing
-                        }
-                    }
+                    Some(l) if !same_content(&entry, l) => Proof::Altered("differs from its signed listing".into()),
+                    Some(_) => matching(),
                     None => Proof::Altered("not listed by any checkpoint".into()),
                 };
-                outcome(o, listed.map(|(_, l)| l), proof)
+                outcome(o, listed, proof)
             })
             .collect()
     }
@@ -1403,6 +1517,7 @@ impl Verifier<'_> {
         } else {
             Proof::Altered("the seal did not verify".into())
         };
+        self.settle();
         let members = std::mem::take(&mut self.segment_members);
         let outcomes: Vec<MemberOutcome> = members.into_iter().map(|o| outcome(o, None, proof.clone())).collect();
         self.sink.segment(&outcomes).map_err(VerifyError::Sink)
@@ -1540,28 +1655,12 @@ impl From<sparse::SparseError> for DigestError {
     }
 }
 
-/// Stored content on its way to the logical content: as is, or expanded
-/// from the sparse format.
-enum Feeder<'a, E> {
-    Plain(&'a mut E),
-    Sparse(sparse::Expander<'a, E>),
-}
-
-impl<E> Feeder<'_, E>
-where
-    E: FnMut(sparse::Piece<'_>) -> Result<(), DigestError>,
-{
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), DigestError> {
-        match self {
-            Feeder::Plain(emit) => emit(sparse::Piece::Data(chunk)),
-            Feeder::Sparse(x) => x.feed(chunk),
-        }
-    }
-    fn finish(self) -> Result<(), DigestError> {
-        match self {
-            Feeder::Plain(_) => Ok(()),
-            Feeder::Sparse(x) => x.finish(),
-        }
+/// Fill in a member's content digests from the content hasher.
+fn settle(content: &mut ContentHasher, o: &mut Observed) {
+    if let Some(number) = o.pending.take() {
+        let (sha256, blake3) = content.digests(number);
+        o.sha256 = Some(sha256);
+        o.blake3 = Some(blake3);
     }
 }
 
@@ -1576,6 +1675,7 @@ pub(crate) fn hash_zeros(sha: &mut Sha256, b3: &mut blake3::Hasher, mut n: u64) 
 }
 
 fn outcome(o: Observed, entry: Option<MemberEntry>, proof: Proof) -> MemberOutcome {
+    debug_assert!(o.pending.is_none(), "digests are settled before members leave the segment");
     MemberOutcome {
         sha256: o.sha256,
         blake3: o.blake3,
@@ -1586,6 +1686,7 @@ fn outcome(o: Observed, entry: Option<MemberEntry>, proof: Proof) -> MemberOutco
 }
 
 fn as_entry(o: &Observed) -> MemberEntry {
+    debug_assert!(o.pending.is_none(), "digests are settled before members are compared");
     MemberEntry {
         offset: o.meta.offset,
         path: PathText::from_bytes(&o.meta.path),
@@ -1600,6 +1701,19 @@ fn as_entry(o: &Observed) -> MemberEntry {
     }
 }
 
+/// Whether the observed member is the one listed as `l`, at its offset
+/// (the same as comparing [`as_entry`] with `l`, without building it).
+fn is_listed_as(o: &Observed, l: &MemberEntry) -> bool {
+    debug_assert!(o.pending.is_none(), "digests are settled before members are compared");
+    o.meta.offset == l.offset
+        && l.path.is(&o.meta.path)
+        && o.meta.kind.name() == l.kind
+        && o.meta.size == l.size
+        && o.header_sha256 == l.header_sha256
+        && o.sha256 == l.sha256
+        && o.blake3 == l.blake3
+}
+
 fn same_content(o: &MemberEntry, l: &MemberEntry) -> bool {
     o.path == l.path
         && o.kind == l.kind
@@ -1607,8 +1721,4 @@ fn same_content(o: &MemberEntry, l: &MemberEntry) -> bool {
         && o.header_sha256 == l.header_sha256
         && o.sha256 == l.sha256
         && o.blake3 == l.blake3
-}
-
-fn same_member(o: &MemberEntry, l: &MemberEntry) -> bool {
-    o.offset == l.offset && same_content(o, l)
 }

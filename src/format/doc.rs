@@ -130,6 +130,17 @@ pub struct PathText {
 }
 
 impl PathText {
+    /// Whether this is how [`PathText::from_bytes`] represents `bytes`.
+    pub fn is(&self, bytes: &[u8]) -> bool {
+        use base64::Engine as _;
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.path.as_deref() == Some(text) && self.path_b64.is_none(),
+            Err(_) => {
+                self.path.is_none() && self.path_b64.as_deref() == Some(base64::engine::general_purpose::STANDARD.encode(bytes).as_str())
+            }
+        }
+    }
+
     /// Represent raw bytes.
     pub fn from_bytes(bytes: &[u8]) -> Self {
         match std::str::from_utf8(bytes) {
