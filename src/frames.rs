@@ -11,10 +11,10 @@ use zstd::zstd_safe::{self, DCtx};
 pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Compressed bytes read from the input at a time.
 const INPUT_CHUNK: usize = 256 * 1024;
-/// Largest frame decoded in one call by [`FrameReader::read_whole_frame`]
-/// (custody's own frames hold at most 4 MiB); larger frames, and frames
-/// whose header does not state their size, are streamed.
-pub const WHOLE_FRAME_MAX: usize = 8 * 1024 * 1024;
+/// Largest frame decoded in one call by [`FrameReader::read_whole_frame`]:
+/// custody's own frames all fit. Larger frames (from other compressors),
+/// and frames whose header does not state their size, are streamed.
+pub const WHOLE_FRAME_MAX: usize = crate::writer::FRAME_LIMIT;
 /// Most bytes of a frame header, which holds the content size.
 const FRAME_HEADER_MAX: usize = 18;
 
