@@ -269,24 +269,8 @@ fn decode<R: Read>(mut reader: FrameReader<R>, tx: &SyncSender<Piece>) {
     let pool = Arc::new(Pool::default());
     loop {
         let mut buf = pool.take();
-        let stop = match reader.read_whole_frame(&mut buf) {
-            Ok(true) if buf.is_empty() => {
-                // A frame of nothing (or a skippable frame).
-                pool.give_back(buf);
-                continue;
-            }
-            Ok(true) => {
-                let frame_begin = reader.frame_begin();
-                let chunk = Arc::new(Chunk {
-                    len: buf.len(),
-                    data: buf,
-                    pool: Arc::clone(&pool),
-                });
-                if tx.send(Piece::Data { chunk, frame_begin }).is_err() {
-                    return;
-                }
-                continue;
-            }
+        let (data, stop) = match reader.read_whole_frame(&mut buf) {
+            Ok(true) => (Some((reader.frame_begin(), buf.len())), None),
             Ok(false) => stream(&mut reader, &mut buf),
             Err(e) => (
                 None,
@@ -297,8 +281,9 @@ fn decode<R: Read>(mut reader: FrameReader<R>, tx: &SyncSender<Piece>) {
                 }),
             ),
         };
-        match stop {
-            (Some((frame_begin, len)), stop) => {
+        match data {
+            // A frame of nothing (or a skippable frame) sends nothing.
+            Some((frame_begin, len)) if len > 0 => {
                 let chunk = Arc::new(Chunk {
                     data: buf,
                     len,
@@ -307,19 +292,12 @@ fn decode<R: Read>(mut reader: FrameReader<R>, tx: &SyncSender<Piece>) {
                 if tx.send(Piece::Data { chunk, frame_begin }).is_err() {
                     return;
                 }
-                if let Some(stop) = stop {
-                    if !after_stop(&mut reader, tx, stop) {
-                        return;
-                    }
-                }
             }
-            (None, stop) => {
-                pool.give_back(buf);
-                if let Some(stop) = stop {
-                    if !after_stop(&mut reader, tx, stop) {
-                        return;
-                    }
-                }
+            _ => pool.give_back(buf),
+        }
+        if let Some(stop) = stop {
+            if !after_stop(&mut reader, tx, stop) {
+                return;
             }
         }
     }
