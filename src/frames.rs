@@ -122,7 +122,7 @@ impl<R: Read> FrameReader<R> {
         self.frame_begin = self.offset;
         self.magic_inside = false;
         while self.end - self.start < FRAME_HEADER_MAX && !self.input_done {
-            self.refill()?;
+            self.refill_in_frame()?;
         }
         let size = match zstd_safe::get_frame_content_size(&self.buf[self.start..self.end]) {
             Ok(Some(n)) if n <= WHOLE_FRAME_MAX as u64 => n as usize,
@@ -134,7 +134,7 @@ impl<R: Read> FrameReader<R> {
         let compressed = loop {
             match zstd_safe::find_frame_compressed_size(&self.buf[self.start..self.end]) {
                 Ok(n) => break n,
-                Err(_) if !self.input_done && self.end - self.start < most => self.refill()?,
+                Err(_) if !self.input_done && self.end - self.start < most => self.refill_in_frame()?,
                 Err(_) => return Ok(false),
             }
         };
@@ -152,6 +152,13 @@ impl<R: Read> FrameReader<R> {
         self.start += compressed;
         self.offset += compressed as u64;
         Ok(true)
+    }
+
+    /// [`FrameReader::refill`] for a frame gathered whole: a read error counts
+    /// against the frame, so that [`FrameReader::resync`] moves past it
+    /// rather than finding the same frame again.
+    fn refill_in_frame(&mut self) -> io::Result<()> {
+        self.refill().inspect_err(|_| self.failed_at = Some(self.frame_begin))
     }
 
     /// After a decoding error: skip to the next zstd frame. Returns the
@@ -336,6 +343,36 @@ mod tests {
         assert_eq!(read_all(&mut r).1, Some(io::ErrorKind::InvalidData));
         assert_eq!(r.frame_begin(), (fa.len() + fb.len()) as u64);
         assert_eq!(r.resync().unwrap(), None);
+    }
+
+    /// Gives `data`, then fails every read.
+    struct FailingAfter<'a>(&'a [u8]);
+    impl Read for FailingAfter<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("the disk failed"));
+            }
+            let n = out.len().min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_while_a_frame_is_gathered_is_not_met_again_at_the_same_frame() {
+        let a: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+        let fa = zstd::bulk::compress(&a, 3).unwrap();
+        let fb = zstd::bulk::compress(&vec![1u8; 200_000], 3).unwrap();
+        let data = [fa.clone(), fb[..fb.len() / 2].to_vec()].concat();
+        let mut r = FrameReader::new(FailingAfter(&data)).unwrap();
+        let mut out = Vec::new();
+        assert!(r.read_whole_frame(&mut out).unwrap());
+        assert_eq!(out, a);
+        assert_eq!(r.read_whole_frame(&mut out).unwrap_err().to_string(), "the disk failed");
+        // Resynchronising skips the frame the error struck; the next read
+        // fails in turn, and the error comes back instead of that frame.
+        assert!(r.resync().is_err());
     }
 
     #[test]
