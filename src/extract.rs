@@ -15,14 +15,35 @@ use crate::format::tar::{EntryKind, Timestamp};
 use crate::verify::{MemberMeta, MemberOutcome, MemberSink, Proof};
 
 /// What extraction did.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct ExtractSummary {
     /// Members written.
     pub extracted: u64,
     /// Members extracted only because `salvage` was asked for.
     pub salvaged: u64,
-    /// Members not written, with the reason.
-    pub skipped: Vec<(Vec<u8>, String)>,
+    /// Members not written.
+    pub skipped: u64,
+    /// Which, and why: records in a file of the staging area, which keeps
+    /// no name once the staging area is removed (memory does not grow with
+    /// the number of members refused). Read with
+    /// [`ExtractSummary::each_skipped`].
+    skipped_list: Option<File>,
+}
+
+impl ExtractSummary {
+    /// Each member not written, with the reason, in the order met.
+    pub fn each_skipped(&self, mut f: impl FnMut(&[u8], &str) -> io::Result<()>) -> io::Result<()> {
+        let Some(file) = &self.skipped_list else {
+            return Ok(());
+        };
+        let mut r = BufReader::new(file);
+        r.rewind()?;
+        while read_tag(&mut r)?.is_some() {
+            let (path, why) = (read_field(&mut r)?, read_field(&mut r)?);
+            f(&path, &String::from_utf8_lossy(&why))?;
+        }
+        Ok(())
+    }
 }
 
 /// Extracts into a directory as a [`MemberSink`] of the verifier.
@@ -36,6 +57,8 @@ pub struct Extractor {
     /// Symlinks and directory times wait for the end, in a file of the
     /// staging area: memory does not grow with their number.
     deferred: BufWriter<File>,
+    /// The members not written, with the reason (see [`ExtractSummary`]).
+    skipped: BufWriter<File>,
     /// The last parent directory checked (with its ancestors) to be a real
     /// directory, or made so. Nothing this extraction does can turn one into
     /// anything else: symlinks come last, and no file replaces a directory.
@@ -67,13 +90,11 @@ impl Extractor {
         let root = fs::canonicalize(root)?;
         let staging = root.join(format!(".custody-staging-{}", std::process::id()));
         fs::create_dir(&staging)?;
-        let deferred = BufWriter::new(
-            File::options()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(staging.join("deferred"))?,
-        );
+        let scratch = |name: &str| -> io::Result<BufWriter<File>> {
+            let file = File::options().read(true).write(true).create_new(true).open(staging.join(name))?;
+            Ok(BufWriter::new(file))
+        };
+        let (deferred, skipped) = (scratch("deferred")?, scratch("skipped")?);
         Ok(Extractor {
             root,
             staging,
@@ -81,6 +102,7 @@ impl Extractor {
             current: None,
             staged: BTreeMap::new(),
             deferred,
+            skipped,
             checked_parent: None,
             summary: ExtractSummary::default(),
             counter: 0,
@@ -109,8 +131,8 @@ impl Extractor {
                         Ok(()) if fs::symlink_metadata(&target).is_err() => {
                             std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&second), &target)?
                         }
-                        Ok(()) => self.summary.skipped.push((third, "a member already exists at this path".into())),
-                        Err(why) => self.summary.skipped.push((third, why)),
+                        Ok(()) => self.skip(&third, "a member already exists at this path")?,
+                        Err(why) => self.skip(&third, &why)?,
                     }
                 } else {
                     let dir = PathBuf::from(std::ffi::OsString::from_vec(first));
@@ -121,21 +143,21 @@ impl Extractor {
             }
         }
         drop(file);
+        self.summary.skipped_list = Some(self.skipped.into_inner().map_err(|e| e.into_error())?);
         fs::remove_dir_all(&self.staging)?;
         Ok(self.summary)
     }
 
+    /// Record a member not written.
+    fn skip(&mut self, path: &[u8], why: &str) -> io::Result<()> {
+        write_record(&mut self.skipped, SKIPPED, &[path, why.as_bytes()])?;
+        self.summary.skipped += 1;
+        Ok(())
+    }
+
     /// Keep a record for [`Extractor::finish`].
     fn defer(&mut self, tag: u8, fields: [&[u8]; 3]) -> Result<(), String> {
-        let mut write = || -> io::Result<()> {
-            self.deferred.write_all(&[tag])?;
-            for f in fields {
-                self.deferred.write_all(&(f.len() as u64).to_le_bytes())?;
-                self.deferred.write_all(f)?;
-            }
-            Ok(())
-        };
-        write().map_err(|e| format!("cannot keep it for the end of the extraction: {e}"))
+        write_record(&mut self.deferred, tag, &fields).map_err(|e| format!("cannot keep it for the end of the extraction: {e}"))
     }
 
     /// Map an archive path to a path under the root, or say why not.
@@ -233,6 +255,18 @@ impl Extractor {
 /// Tags of the records kept for the end of the extraction.
 const DEFER_SYMLINK: u8 = b'L';
 const DEFER_DIR_TIME: u8 = b'D';
+const SKIPPED: u8 = b'S';
+
+/// A record of the staging area's own files: a tag, then fields, each
+/// preceded by its length.
+fn write_record(w: &mut impl Write, tag: u8, fields: &[&[u8]]) -> io::Result<()> {
+    w.write_all(&[tag])?;
+    for f in fields {
+        w.write_all(&(f.len() as u64).to_le_bytes())?;
+        w.write_all(f)?;
+    }
+    Ok(())
+}
 
 fn read_tag(r: &mut impl BufRead) -> io::Result<Option<u8>> {
     let mut tag = [0u8; 1];
@@ -325,7 +359,7 @@ impl MemberSink for Extractor {
                     self.summary.extracted += 1;
                     self.summary.salvaged += u64::from(salvaged);
                 }
-                Err(why) => self.summary.skipped.push((o.meta.path.clone(), why)),
+                Err(why) => self.skip(&o.meta.path, &why)?,
             }
             if let Some(f) = file {
                 let _ = fs::remove_file(f);

@@ -705,11 +705,9 @@ fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) ->
         String::new()
     };
     writeln!(o, "extracted {} members into {}{salvaged}", summary.extracted, into.display())?;
-    if !summary.skipped.is_empty() {
-        writeln!(o, "not extracted: {} members", summary.skipped.len())?;
-        for (p, why) in &summary.skipped {
-            writeln!(o, "  {}: {why}", source::display(p).escape_debug())?;
-        }
+    if summary.skipped > 0 {
+        writeln!(o, "not extracted: {} members", summary.skipped)?;
+        summary.each_skipped(|p, why| writeln!(o, "  {}: {why}", source::display(p).escape_debug()))?;
     }
     o.flush()?;
     Ok(verdict_code(report.verdict))

@@ -439,6 +439,19 @@ fn extraction_writes_nothing_without_a_trusted_signer_unless_salvaging() {
             "the report says how to recover anyway\n{}",
             text(&o)
         );
+        // Every member refused is named, with the reason, once.
+        let t = text(&o);
+        let n: usize = t
+            .lines()
+            .find_map(|l| l.strip_prefix("not extracted: ")?.strip_suffix(" members")?.parse().ok())
+            .expect("the number of members not extracted");
+        let named = t
+            .lines()
+            .skip_while(|l| !l.starts_with("not extracted: "))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "));
+        assert_eq!(named.count(), n, "{t}");
+        assert!(n > 5 && t.contains("\n  .custody/header.json: its checkpoint"), "{t}");
     }
     let target = dir.path().join("salvaged");
     let o = run(custody().arg("extract").arg(&archive).arg("--into").arg(&target).arg("--salvage"));
