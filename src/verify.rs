@@ -773,10 +773,6 @@ impl Verifier<'_> {
         }
     }
 
-    fn settle_one(&mut self, o: &mut Observed) {
-        settle(&mut self.content, o);
-    }
-
     /// A checkpoint document starts here: the bytes of its segment are complete.
     fn end_segment_bytes(&mut self) {
         self.pending_segment_digest = Some(self.segment.take());
@@ -1009,12 +1005,12 @@ impl Verifier<'_> {
         // Digests are settled in stream order: the segment's, then the
         // document's and its signature's, before anything else is read.
         self.settle();
-        self.settle_one(&mut m);
+        settle(&mut self.content, &mut m);
         let segment_digest = self.pending_segment_digest.take().unwrap_or_default();
         let json_offset = m.meta.offset;
         let mut sig = match self.next_member()? {
             Next::Member(mut s) if doc::parse_checkpoint_path(&s.meta.path) == Some((seq, true)) => {
-                self.settle_one(&mut s);
+                settle(&mut self.content, &mut s);
                 s
             }
             Next::Member(s) => {

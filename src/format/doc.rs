@@ -131,13 +131,11 @@ pub struct PathText {
 
 impl PathText {
     /// Whether this is how [`PathText::from_bytes`] represents `bytes`.
+    /// Text, the common case, is compared without building a `PathText`.
     pub fn is(&self, bytes: &[u8]) -> bool {
-        use base64::Engine as _;
         match std::str::from_utf8(bytes) {
             Ok(text) => self.path.as_deref() == Some(text) && self.path_b64.is_none(),
-            Err(_) => {
-                self.path.is_none() && self.path_b64.as_deref() == Some(base64::engine::general_purpose::STANDARD.encode(bytes).as_str())
-            }
+            Err(_) => *self == PathText::from_bytes(bytes),
         }
     }
 
