@@ -384,8 +384,8 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         self.out = Out::Direct(stream);
         served.map_err(|e| self.output_err(e))?;
         for r in replies.try_iter() {
-            if let Reply::Member(sha, b3) = r {
-                self.fill_digests(sha, b3);
+            if let Reply::Member(sha) = r {
+                self.fill_digest(sha);
             }
         }
         walked?;
@@ -547,9 +547,9 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         self.emit(n as u64, |_| Ok(()), move || Msg::Content(buf, n))
     }
 
-    /// The member's content ended: its digests now, or later from the
+    /// The member's content ended: its SHA-256 now, or later from the
     /// writer thread (`None`).
-    fn end_content(&mut self) -> Result<Option<(String, String)>, CollectError> {
+    fn end_content(&mut self) -> Result<Option<String>, CollectError> {
         if let Out::Direct(s) = &mut self.out {
             return Ok(Some(s.end_member()));
         }
@@ -557,11 +557,9 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         Ok(None)
     }
 
-    fn fill_digests(&mut self, sha: String, b3: String) {
-        let i = self.pending.pop_front().expect("a member awaits these digests");
-        let e = &mut self.segment_members[i];
-        e.sha256 = Some(sha);
-        e.blake3 = Some(b3);
+    fn fill_digest(&mut self, sha: String) {
+        let i = self.pending.pop_front().expect("a member awaits this digest");
+        self.segment_members[i].sha256 = Some(sha);
     }
 
     /// Wait for the writer thread to report every member digest so far; with
@@ -577,7 +575,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
                 _ => unreachable!("piped"),
             };
             match reply.map_err(|e| self.output_err(e))? {
-                Reply::Member(sha, b3) => self.fill_digests(sha, b3),
+                Reply::Member(sha) => self.fill_digest(sha),
                 Reply::Synced => return Ok(None),
                 Reply::Segment(d) => return Ok(Some(d)),
             }
@@ -824,10 +822,9 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
     /// (its digests come from the stream).
     fn finish_member(&mut self, m: Member, offset: u64, header_sha256: String, content: bool) -> Result<(), CollectError> {
         let h = m.header;
-        let digests = if content { self.end_content()? } else { None };
+        let sha256 = if content { self.end_content()? } else { None };
         self.raw_zeros(tar::padding(h.size) as u64)?;
-        let awaiting = content && digests.is_none();
-        let (sha256, blake3) = digests.unzip();
+        let awaiting = content && sha256.is_none();
         let logical_size = h.sparse_real_size.unwrap_or(h.size);
         self.progress.member(&h.path, logical_size);
         let entry = MemberEntry {
@@ -837,7 +834,6 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             size: logical_size,
             header_sha256,
             sha256,
-            blake3,
             status: m.status,
             detail: m.detail,
             inode: m.inode,
@@ -1033,7 +1029,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             self.write_custody_member(&doc::manifest_path(self.seq), &manifest, secs)?;
         }
         let end = self.pos;
-        let segment_sha256 = self.catch_up(true)?.expect("asked for the segment digest");
+        let segment_blake3 = self.catch_up(true)?.expect("asked for the segment digest");
         let cp = CheckpointDoc {
             format: FORMAT_ID.into(),
             doc_type: doc::CHECKPOINT_TYPE.into(),
@@ -1044,7 +1040,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
                 start: self.segment_start,
                 end,
             },
-            segment_sha256,
+            segment_blake3,
             members: std::mem::take(&mut self.segment_members),
             skipped: std::mem::take(&mut self.segment_skipped),
             time: time_text,

@@ -378,11 +378,11 @@ enum SegmentMsg {
     Reset,
 }
 
-/// The running SHA-256 of the segment, computed on a thread of its own.
+/// The running BLAKE3 of the segment, computed on a thread of its own.
 /// Small updates are gathered before they are sent.
 pub(crate) struct SegmentHasher {
     tx: SyncSender<SegmentMsg>,
-    digests: Receiver<[u8; 32]>,
+    digests: Receiver<String>,
     small: Vec<u8>,
 }
 
@@ -396,17 +396,24 @@ impl SegmentHasher {
         let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(HASHER_QUEUE);
         let (digest_tx, digests) = mpsc::channel();
         scope.spawn(move || {
-            let mut sha = Sha256::new();
+            let mut b3 = blake3::Hasher::new();
             for msg in rx {
                 match msg {
-                    SegmentMsg::Bytes(b) => sha.update(&b),
-                    SegmentMsg::Shared(chunk, range) => sha.update(&chunk[range]),
+                    SegmentMsg::Bytes(b) => {
+                        b3.update(&b);
+                    }
+                    SegmentMsg::Shared(chunk, range) => {
+                        b3.update(&chunk[range]);
+                    }
                     SegmentMsg::Take => {
-                        if digest_tx.send(std::mem::take(&mut sha).finalize().into()).is_err() {
+                        if digest_tx.send(crate::format::digest::segment_hex(&b3)).is_err() {
                             return;
                         }
+                        b3.reset();
                     }
-                    SegmentMsg::Reset => sha = Sha256::new(),
+                    SegmentMsg::Reset => {
+                        b3.reset();
+                    }
                 }
             }
         });
@@ -457,7 +464,7 @@ impl SegmentHasher {
     pub(crate) fn take(&mut self) -> String {
         self.flush();
         self.send(SegmentMsg::Take);
-        hex::encode(self.digests.recv().expect("the segment hasher runs until the verifier hangs up"))
+        self.digests.recv().expect("the segment hasher runs until the verifier hangs up")
     }
 
     pub(crate) fn reset(&mut self) {
@@ -475,12 +482,12 @@ enum ContentMsg {
     Shared(Arc<Chunk>, Range<usize>),
 }
 
-/// SHA-256 and BLAKE3 of members' content, computed on a thread of their
-/// own. Members are numbered in the order they end; their digests are
-/// asked for later, by number, in increasing order.
+/// SHA-256 of members' content, computed on a thread of its own. Members
+/// are numbered in the order they end; their digests are asked for later,
+/// by number, in increasing order.
 pub(crate) struct ContentHasher {
     tx: SyncSender<ContentMsg>,
-    results: Receiver<(String, String)>,
+    results: Receiver<String>,
     bytes: Vec<u8>,
     ends: Vec<usize>,
     /// Members ended so far, and digests received so far.
@@ -497,30 +504,22 @@ impl ContentHasher {
         let (results_tx, results) = mpsc::channel();
         scope.spawn(move || {
             let mut sha = Sha256::new();
-            let mut b3 = blake3::Hasher::new();
-            let finish = |sha: &mut Sha256, b3: &mut blake3::Hasher| {
-                let digests = (hex::encode(std::mem::take(sha).finalize()), b3.finalize().to_hex().to_string());
-                b3.reset();
-                results_tx.send(digests).is_ok()
-            };
+            let finish = |sha: &mut Sha256| results_tx.send(hex::encode(std::mem::take(sha).finalize())).is_ok();
             for msg in rx {
                 match msg {
                     ContentMsg::Batch { bytes, ends } => {
                         let mut at = 0;
                         for end in ends {
                             sha.update(&bytes[at..end]);
-                            b3.update(&bytes[at..end]);
-                            if !finish(&mut sha, &mut b3) {
+                            if !finish(&mut sha) {
                                 return;
                             }
                             at = end;
                         }
                         sha.update(&bytes[at..]);
-                        b3.update(&bytes[at..]);
                     }
                     ContentMsg::Shared(chunk, range) => {
-                        sha.update(&chunk[range.clone()]);
-                        b3.update(&chunk[range]);
+                        sha.update(&chunk[range]);
                     }
                 }
             }
@@ -570,9 +569,9 @@ impl ContentHasher {
         self.ended - 1
     }
 
-    /// SHA-256 and BLAKE3 (hex) of member `number`; the digests of members
-    /// before it that were not asked for are dropped.
-    pub(crate) fn digests(&mut self, number: u64) -> (String, String) {
+    /// SHA-256 (hex) of member `number`; the digests of members before it
+    /// that were not asked for are dropped.
+    pub(crate) fn digest(&mut self, number: u64) -> String {
         assert!(
             number >= self.received && number < self.ended,
             "content digests are asked for in order"

@@ -639,7 +639,6 @@ impl<W: Write> MemberSink for ListSink<W> {
                     "status": status,
                     "detail": m.entry.as_ref().and_then(|e| e.detail.clone()),
                     "sha256": m.sha256,
-                    "blake3": m.blake3,
                     "proof": proof,
                 });
                 serde_json::to_writer(&mut self.out, &obj)?;

@@ -11,8 +11,8 @@ use ssh_key::PublicKey;
 
 use crate::decoded::{Chunk, ContentHasher, Decoded, SegmentHasher};
 use crate::format::doc::{self, CheckpointDoc, HeaderDoc, MemberEntry, PathText, Seal, Totals};
-use crate::format::sparse;
 use crate::format::tar::{self, EntryKind, Timestamp, BLOCK};
+use crate::format::{digest, sparse};
 use crate::format::{MAX_DOCUMENT_LEN, MAX_PAX_LEN};
 use crate::frames::FrameReader;
 use crate::signer::{self, TrustAnchors};
@@ -262,8 +262,6 @@ pub struct MemberOutcome {
     pub meta: MemberMeta,
     /// SHA-256 of its content as read.
     pub sha256: Option<String>,
-    /// BLAKE3 of its content as read.
-    pub blake3: Option<String>,
     /// What the signed checkpoint said about it, if it listed it.
     pub entry: Option<MemberEntry>,
     /// Proof state.
@@ -364,9 +362,8 @@ struct Observed {
     meta: MemberMeta,
     header_sha256: String,
     sha256: Option<String>,
-    blake3: Option<String>,
-    /// The number under which the content hasher computes `sha256` and
-    /// `blake3`, until [`Verifier::settle`] fills them in.
+    /// The number under which the content hasher computes `sha256`, until
+    /// [`Verifier::settle`] fills it in.
     pending: Option<u64>,
     /// Content, kept only for custody documents.
     content: Option<Vec<u8>>,
@@ -611,7 +608,6 @@ impl Verifier<'_> {
             meta,
             header_sha256,
             sha256: None,
-            blake3: None,
             pending: None,
             content: keep.then(|| Vec::with_capacity(stored_size as usize)),
             // Only custody members' headers are compared byte for byte; an
@@ -712,21 +708,19 @@ impl Verifier<'_> {
     /// it cannot be expanded, if so (and then leaves it without digests).
     fn read_sparse(&mut self, o: &mut Observed) -> Result<Result<Option<sparse::SparseError>, ReadEnd>, VerifyError> {
         let mut sha = Sha256::new();
-        let mut b3 = blake3::Hasher::new();
         let mut content = o.content.take();
         let sink = &mut *self.sink;
         let mut emit = |p: sparse::Piece<'_>| -> Result<(), DigestError> {
             match p {
                 sparse::Piece::Data(d) => {
                     sha.update(d);
-                    b3.update(d);
                     if let Some(c) = content.as_mut() {
                         c.extend_from_slice(d);
                     }
                     sink.data(d).map_err(DigestError::Sink)
                 }
                 sparse::Piece::Hole(n) => {
-                    hash_zeros(&mut sha, &mut b3, n);
+                    digest::sha256_zeros(&mut sha, n);
                     sink.hole(n).map_err(DigestError::Sink)
                 }
             }
@@ -760,7 +754,6 @@ impl Verifier<'_> {
         o.content = content;
         if invalid.is_none() {
             o.sha256 = Some(hex::encode(sha.finalize()));
-            o.blake3 = Some(b3.finalize().to_hex().to_string());
         }
         Ok(Ok(invalid))
     }
@@ -1279,11 +1272,11 @@ impl Verifier<'_> {
                 ),
             ));
         }
-        if cp.segment_sha256 != segment_digest {
+        if cp.segment_blake3 != segment_digest {
             problems.push((
                 FindingKind::SegmentDigestMismatch,
                 format!(
-                    "the bytes of segment {seq} ({}..{offset}) do not match its signed SHA-256",
+                    "the bytes of segment {seq} ({}..{offset}) do not match its signed BLAKE3",
                     self.prev_end
                 ),
             ));
@@ -1350,7 +1343,7 @@ impl Verifier<'_> {
             used[i] = true;
             order.push(i);
             let o = &observed[i];
-            if o.sha256 != listed.sha256 || o.blake3 != listed.blake3 || o.size != listed.size {
+            if o.sha256 != listed.sha256 || o.size != listed.size {
                 let msg = format!("the content of {} differs from what checkpoint {seq} signed", listed.path.display());
                 self.find(FindingKind::ContentAltered, msg, Some(&lpath), Some(o.offset), Some(seq));
             }
@@ -1654,19 +1647,7 @@ impl From<sparse::SparseError> for DigestError {
 /// Fill in a member's content digests from the content hasher.
 fn settle(content: &mut ContentHasher, o: &mut Observed) {
     if let Some(number) = o.pending.take() {
-        let (sha256, blake3) = content.digests(number);
-        o.sha256 = Some(sha256);
-        o.blake3 = Some(blake3);
-    }
-}
-
-/// Hash `n` zero bytes (a hole) into both content digests.
-pub(crate) fn hash_zeros(sha: &mut Sha256, b3: &mut blake3::Hasher, mut n: u64) {
-    while n > 0 {
-        let k = n.min(ZEROS.len() as u64) as usize;
-        sha.update(&ZEROS[..k]);
-        b3.update(&ZEROS[..k]);
-        n -= k as u64;
+        o.sha256 = Some(content.digest(number));
     }
 }
 
@@ -1674,7 +1655,6 @@ fn outcome(o: Observed, entry: Option<MemberEntry>, proof: Proof) -> MemberOutco
     debug_assert!(o.pending.is_none(), "digests are settled before members leave the segment");
     MemberOutcome {
         sha256: o.sha256,
-        blake3: o.blake3,
         meta: o.meta,
         entry,
         proof,
@@ -1690,7 +1670,6 @@ fn as_entry(o: &Observed) -> MemberEntry {
         size: o.meta.size,
         header_sha256: o.header_sha256.clone(),
         sha256: o.sha256.clone(),
-        blake3: o.blake3.clone(),
         status: doc::MemberStatus::Ok,
         detail: None,
         inode: None,
@@ -1707,14 +1686,8 @@ fn is_listed_as(o: &Observed, l: &MemberEntry) -> bool {
         && o.meta.size == l.size
         && o.header_sha256 == l.header_sha256
         && o.sha256 == l.sha256
-        && o.blake3 == l.blake3
 }
 
 fn same_content(o: &MemberEntry, l: &MemberEntry) -> bool {
-    o.path == l.path
-        && o.kind == l.kind
-        && o.size == l.size
-        && o.header_sha256 == l.header_sha256
-        && o.sha256 == l.sha256
-        && o.blake3 == l.blake3
+    o.path == l.path && o.kind == l.kind && o.size == l.size && o.header_sha256 == l.header_sha256 && o.sha256 == l.sha256
 }

@@ -1,5 +1,6 @@
 //! The writing side of a collection: the tar stream's running segment
-//! digest, the current member's content digests, and the zstd frames.
+//! digest (BLAKE3), the current member's content digest (SHA-256), and the
+//! zstd frames.
 //!
 //! The tar stream is cut into frames of a few MiB ([`FRAME_TARGET`],
 //! [`FRAME_LIMIT`]), and each frame is compressed on its own by a pool of
@@ -51,28 +52,23 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Content hashes of one member.
+/// The content digest of one member: SHA-256 of its logical content.
 pub(crate) struct ContentDigest {
     sha: Sha256,
-    b3: blake3::Hasher,
 }
 
 impl ContentDigest {
     pub(crate) fn new() -> Self {
-        ContentDigest {
-            sha: Sha256::new(),
-            b3: blake3::Hasher::new(),
-        }
+        ContentDigest { sha: Sha256::new() }
     }
     pub(crate) fn update(&mut self, b: &[u8]) {
         self.sha.update(b);
-        self.b3.update(b);
     }
     pub(crate) fn zeros(&mut self, n: u64) {
-        crate::verify::hash_zeros(&mut self.sha, &mut self.b3, n);
+        crate::format::digest::sha256_zeros(&mut self.sha, n);
     }
-    pub(crate) fn finish(self) -> (String, String) {
-        (hex::encode(self.sha.finalize()), self.b3.finalize().to_hex().to_string())
+    pub(crate) fn finish(self) -> String {
+        hex::encode(self.sha.finalize())
     }
 }
 
@@ -320,7 +316,11 @@ pub(crate) struct TarStream<W: Write + Send + 'static> {
     frame: Vec<u8>,
     /// Tar offset where the current frame begins.
     frame_start: u64,
-    segment: Sha256,
+    /// The segment's BLAKE3, fed from the frame buffer in large pieces
+    /// (BLAKE3 is fast only on long inputs, where it hashes many chunks at
+    /// once): the first `hashed` bytes of `frame` are in it.
+    segment: blake3::Hasher,
+    hashed: usize,
     member: Option<ContentDigest>,
 }
 
@@ -332,7 +332,8 @@ impl<W: Write + Send + 'static> TarStream<W> {
             frame: frames.tar_buffer(),
             frames: Some(frames),
             frame_start: 0,
-            segment: Sha256::new(),
+            segment: blake3::Hasher::new(),
+            hashed: 0,
             member: None,
         })
     }
@@ -343,8 +344,13 @@ impl<W: Write + Send + 'static> TarStream<W> {
 
     /// Bytes of the tar stream that are not member content (headers, padding).
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.segment.update(bytes);
         self.append(bytes)
+    }
+
+    /// Bring the segment digest up to the end of the current frame's bytes.
+    fn hash_frame(&mut self) {
+        self.segment.update(&self.frame[self.hashed..]);
+        self.hashed = self.frame.len();
     }
 
     /// Append to the current frame, cutting it where it would pass
@@ -401,14 +407,17 @@ impl<W: Write + Send + 'static> TarStream<W> {
         }
     }
 
-    /// The member's content ended: its SHA-256 and BLAKE3.
-    pub(crate) fn end_member(&mut self) -> (String, String) {
+    /// The member's content ended: its SHA-256.
+    pub(crate) fn end_member(&mut self) -> String {
         self.member.take().unwrap_or_else(ContentDigest::new).finish()
     }
 
-    /// Finish the current segment digest and start the next one.
+    /// Finish the current segment digest (BLAKE3, hex) and start the next one.
     pub(crate) fn take_segment_digest(&mut self) -> String {
-        hex::encode(std::mem::take(&mut self.segment).finalize())
+        self.hash_frame();
+        let digest = crate::format::digest::segment_hex(&self.segment);
+        self.segment.reset();
+        digest
     }
 
     /// Between members: end the frame if it holds [`FRAME_TARGET`] bytes.
@@ -430,6 +439,8 @@ impl<W: Write + Send + 'static> TarStream<W> {
     }
 
     fn send_frame(&mut self) -> io::Result<()> {
+        self.hash_frame();
+        self.hashed = 0;
         let next = self.frames().tar_buffer();
         let tar = std::mem::replace(&mut self.frame, next);
         self.frame_start += tar.len() as u64;
@@ -463,7 +474,7 @@ pub(crate) enum Msg {
     Content(Vec<u8>, usize),
     ContentZeros(u64),
     Hole(u64),
-    /// The member's content ended: reply with its digests.
+    /// The member's content ended: reply with its digest.
     End,
     /// Reply once every earlier message is done.
     Sync,
@@ -477,8 +488,8 @@ pub(crate) enum Msg {
 
 /// What the writer thread answers.
 pub(crate) enum Reply {
-    /// Digests of the next member whose content ended, in order.
-    Member(String, String),
+    /// Content SHA-256 of the next member whose content ended, in order.
+    Member(String),
     Synced,
     Segment(String),
 }
@@ -507,8 +518,7 @@ pub(crate) fn serve<W: Write + Send + 'static>(
             Msg::ContentZeros(n) => stream.content_zeros(n)?,
             Msg::Hole(n) => stream.hole(n),
             Msg::End => {
-                let (sha, b3) = stream.end_member();
-                let _ = replies.send(Reply::Member(sha, b3));
+                let _ = replies.send(Reply::Member(stream.end_member()));
             }
             Msg::Sync => {
                 let _ = replies.send(Reply::Synced);

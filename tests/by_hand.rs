@@ -29,19 +29,57 @@ fn procedure() -> String {
     script
 }
 
-fn run_procedure(archive: &Path, pubkey: &Path, workdir: &Path) -> std::process::Output {
-    for t in ["zstd", "tar", "ssh-keygen", "sha256sum", "b3sum"] {
+/// Tools the procedure uses, as it lists them.
+const TOOLS: [&str; 12] = [
+    "tar",
+    "zstd",
+    "sha256sum",
+    "head",
+    "tail",
+    "cut",
+    "wc",
+    "tr",
+    "grep",
+    "b3sum",
+    "ssh-keygen",
+    "sh",
+];
+
+/// Run the procedure under `sh` in `workdir` with the given inputs.
+fn run_with(workdir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
+    for t in TOOLS {
         require_tool(t);
     }
     std::fs::create_dir_all(workdir).unwrap();
-    Command::new("bash")
-        .arg("-c")
-        .arg(procedure())
-        .current_dir(workdir)
-        .env("ARCHIVE", archive)
-        .env("PUBKEY", pubkey)
-        .output()
-        .unwrap()
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(procedure()).current_dir(workdir);
+    for v in ["ARCHIVE", "PUBKEY", "FINGERPRINT", "ARCHIVE_SHA256"] {
+        c.env_remove(v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn run_procedure(archive: &Path, pubkey: &Path, workdir: &Path) -> std::process::Output {
+    run_with(workdir, &[("ARCHIVE", archive.as_os_str()), ("PUBKEY", pubkey.as_os_str())])
+}
+
+fn passed(o: &std::process::Output) -> bool {
+    o.status.success() && String::from_utf8_lossy(&o.stdout).contains("by-hand verification passed")
+}
+
+/// The procedure failed with its own message, and did not say "passed".
+fn assert_failed(o: &std::process::Output, what: &str, message: &str) {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !out.contains("passed"), "{what} passed\n{}", text(o));
+    assert!(
+        err.contains("BY-HAND CHECK FAILED") && err.contains(message),
+        "{what}: expected {message:?}\n{}",
+        text(o)
+    );
 }
 
 #[test]
@@ -50,14 +88,16 @@ fn the_documented_procedure_passes_on_a_good_archive_and_fails_on_tampered_ones(
     let archive = dir.path().join("a.tar.zst");
     let collected = collect(&src, &archive, &key, &["--checkpoint-members", "3"]);
     let o = run_procedure(&archive, &pub_of(&key), &dir.path().join("good"));
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(passed(&o), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("by-hand verification passed"), "{out}");
     let chain = out.lines().find_map(|l| l.strip_prefix("final chain value: ")).unwrap();
     assert!(
         String::from_utf8_lossy(&collected.stdout).contains(chain),
         "by-hand chain differs from collect's"
     );
+    // Run again in the same directory: it starts afresh and passes again.
+    let again = run_procedure(&archive, &pub_of(&key), &dir.path().join("good"));
+    assert!(passed(&again), "a second run in the same directory\n{}", text(&again));
 
     // Content changed: the segment digest step fails.
     let mut tar = tar_stream(&archive);
@@ -65,9 +105,18 @@ fn the_documented_procedure_passes_on_a_good_archive_and_fails_on_tampered_ones(
     tar[at] = b'X';
     let bad = dir.path().join("bad.tar.zst");
     compress(&tar, &bad);
-    let o = run_procedure(&bad, &pub_of(&key), &dir.path().join("bad"));
-    assert!(!o.status.success(), "tampered content passed the by-hand check\n{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("BY-HAND CHECK FAILED"), "{}", text(&o));
+    // The sidecar names the original file; the form's value is the check here.
+    let form = |a: &Path| String::from_utf8_lossy(&run(Command::new("sha256sum").arg(a)).stdout)[..64].to_string();
+    let bad_sha = form(&bad);
+    let o = run_with(
+        &dir.path().join("bad"),
+        &[
+            ("ARCHIVE", bad.as_os_str()),
+            ("PUBKEY", pub_of(&key).as_os_str()),
+            ("ARCHIVE_SHA256", bad_sha.as_ref()),
+        ],
+    );
+    assert_failed(&o, "tampered content", "do not match");
 
     // Data appended after the seal: the trailing-zeros step fails.
     let mut tar = tar_stream(&archive);
@@ -75,11 +124,100 @@ fn the_documented_procedure_passes_on_a_good_archive_and_fails_on_tampered_ones(
     tar[n - 10] = 1;
     let bad = dir.path().join("after.tar.zst");
     compress(&tar, &bad);
-    let o = run_procedure(&bad, &pub_of(&key), &dir.path().join("after"));
-    assert!(!o.status.success(), "data after the seal passed\n{}", text(&o));
+    let after_sha = form(&bad);
+    let o = run_with(
+        &dir.path().join("after"),
+        &[
+            ("ARCHIVE", bad.as_os_str()),
+            ("PUBKEY", pub_of(&key).as_os_str()),
+            ("ARCHIVE_SHA256", after_sha.as_ref()),
+        ],
+    );
+    assert_failed(&o, "data after the seal", "after the seal");
 
     // Another key: the header check fails.
     let other = keygen(dir.path(), "other");
     let o = run_procedure(&archive, &pub_of(&other), &dir.path().join("wrong-key"));
-    assert!(!o.status.success(), "an untrusted key passed\n{}", text(&o));
+    assert_failed(&o, "an untrusted key", "another signer");
+
+    // The archive file changed after its sidecar was written.
+    let copy = dir.path().join("copy.tar.zst");
+    std::fs::write(&copy, zstd::stream::encode_all(&tar_stream(&archive)[..], 5).unwrap()).unwrap();
+    std::fs::copy(dir.path().join("a.tar.zst.sha256"), dir.path().join("copy.tar.zst.sha256")).unwrap();
+    let o = run_procedure(&copy, &pub_of(&key), &dir.path().join("copy"));
+    assert_failed(&o, "a file that is not the collected one", "the sidecar says");
+}
+
+/// An ephemeral key: the reviewer has only the fingerprint from the custody
+/// form, and a streamed collection has no sidecar, only the form's SHA-256.
+#[test]
+fn the_procedure_works_from_the_custody_form_alone() {
+    let (dir, src, _key) = setup();
+    let archive = dir.path().join("e.tar.zst");
+    let o = run(custody()
+        .arg("collect")
+        .arg(&src)
+        .arg("--output")
+        .arg("-")
+        .arg("--quiet")
+        .stdout(std::fs::File::create(&archive).unwrap()));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let fingerprint = err
+        .split_whitespace()
+        .find(|w| w.starts_with("SHA256:"))
+        .unwrap_or_else(|| panic!("no fingerprint printed\n{err}"))
+        .trim_end_matches([',', '.', ')'])
+        .to_string();
+    let sha = String::from_utf8_lossy(&run(Command::new("sha256sum").arg(&archive)).stdout)[..64].to_string();
+    let inputs = |fp: &str, sha: Option<&str>| {
+        let mut v: Vec<(&str, std::ffi::OsString)> = vec![("ARCHIVE", archive.clone().into()), ("FINGERPRINT", fp.into())];
+        if let Some(s) = sha {
+            v.push(("ARCHIVE_SHA256", s.into()));
+        }
+        v
+    };
+    let go = |name: &str, v: Vec<(&str, std::ffi::OsString)>| {
+        let env: Vec<(&str, &std::ffi::OsStr)> = v.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        run_with(&dir.path().join(name), &env)
+    };
+    let o = go("form", inputs(&fingerprint, Some(&sha)));
+    assert!(passed(&o), "{}", text(&o));
+
+    let o = go("no-sha", inputs(&fingerprint, None));
+    assert_failed(&o, "no sidecar and no SHA-256 from the form", "ARCHIVE_SHA256");
+
+    let wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let o = go("wrong-fp", inputs(wrong, Some(&sha)));
+    assert_failed(&o, "another fingerprint", "not SHA256:AAAA");
+}
+
+/// A missing tool stops the procedure with its name, never a silent skip.
+#[test]
+fn a_missing_tool_stops_the_procedure() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for t in TOOLS.iter().chain(&["rm", "chmod", "mkdir", "mv", "cat", "dirname", "basename"]) {
+        if *t == "b3sum" {
+            continue;
+        }
+        let o = run(Command::new("sh").arg("-c").arg(format!("command -v {t}")));
+        let found = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if found.starts_with('/') {
+            std::os::unix::fs::symlink(&found, bin.join(t)).unwrap();
+        }
+    }
+    let path = bin.into_os_string();
+    let o = run_with(
+        &dir.path().join("work"),
+        &[
+            ("ARCHIVE", archive.as_os_str()),
+            ("PUBKEY", pub_of(&key).as_os_str()),
+            ("PATH", &path),
+        ],
+    );
+    assert_failed(&o, "a procedure without b3sum", "b3sum is not installed");
 }

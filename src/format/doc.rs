@@ -249,12 +249,9 @@ pub struct MemberEntry {
     pub size: u64,
     /// SHA-256 of the header bytes (pax header block(s) and ustar block).
     pub header_sha256: HexDigest,
-    /// SHA-256 of the content bytes (absent for kinds without content).
+    /// SHA-256 of the logical content (absent for kinds without content).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sha256: Option<HexDigest>,
-    /// BLAKE3 of the content bytes (absent for kinds without content).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub blake3: Option<HexDigest>,
     /// Collection status.
     pub status: MemberStatus,
     /// Human-readable detail: why for failures, a note otherwise (e.g. a
@@ -344,8 +341,8 @@ pub struct CheckpointDoc {
     pub prev_chain: HexDigest,
     /// The tar bytes this checkpoint covers.
     pub range: ByteRange,
-    /// SHA-256 of exactly those bytes.
-    pub segment_sha256: HexDigest,
+    /// BLAKE3 of exactly those bytes (what `b3sum` prints).
+    pub segment_blake3: HexDigest,
     /// Every member whose header starts in the range, in stream order.
     pub members: Vec<MemberEntry>,
     /// Entries met by the walk and not archived, since the previous checkpoint.

@@ -1,6 +1,7 @@
 //! The archive format, version 1: pure functions and types over bytes.
 //! No I/O happens here; docs/FORMAT.md is the normative description.
 
+pub mod digest;
 pub mod doc;
 pub mod sparse;
 pub mod tar;
