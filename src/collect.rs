@@ -13,7 +13,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use crate::format::doc::{self, CheckpointDoc, HeaderDoc, InodeFacts, MemberEntry, MemberStatus, PathText, Seal, SkippedEntry, Totals};
 use crate::format::sparse;
@@ -804,23 +804,23 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
     }
 
     fn write_member_bytes(&mut self, m: Member, data: &[u8]) -> Result<(), CollectError> {
-        let (offset, header_sha256) = self.write_header(&m.header)?;
+        let (offset, header_digest) = self.write_header(&m.header)?;
         self.begin_content()?;
         self.content(data)?;
-        self.finish_member(m, offset, header_sha256, true)
+        self.finish_member(m, offset, header_digest, true)
     }
 
     fn write_header(&mut self, h: &MemberHeader) -> Result<(u64, String), CollectError> {
         let offset = self.pos;
         let bytes = h.encode();
-        let header_sha256 = hex::encode(Sha256::digest(&bytes));
+        let header_digest = doc::header_digest(&bytes);
         self.raw(&bytes)?;
-        Ok((offset, header_sha256))
+        Ok((offset, header_digest))
     }
 
     /// Pad the member's content and list it; `content` when it has some
     /// (its digests come from the stream).
-    fn finish_member(&mut self, m: Member, offset: u64, header_sha256: String, content: bool) -> Result<(), CollectError> {
+    fn finish_member(&mut self, m: Member, offset: u64, header_digest: String, content: bool) -> Result<(), CollectError> {
         let h = m.header;
         let sha256 = if content { self.end_content()? } else { None };
         self.raw_zeros(tar::padding(h.size) as u64)?;
@@ -832,7 +832,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             path: PathText::from_bytes(&h.path),
             kind: h.kind.name().into(),
             size: logical_size,
-            header_sha256,
+            header_digest,
             sha256,
             status: m.status,
             detail: m.detail,
@@ -848,9 +848,9 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
     /// Write a member; for regular files, stream exactly `size` bytes from the
     /// open file whatever happens to it meanwhile, and note what did.
     fn write_member(&mut self, mut m: Member, file: Option<Reading<'_>>) -> Result<(), CollectError> {
-        let (offset, header_sha256) = self.write_header(&m.header)?;
+        let (offset, header_digest) = self.write_header(&m.header)?;
         if !m.header.kind.has_content() {
-            return self.finish_member(m, offset, header_sha256, false);
+            return self.finish_member(m, offset, header_digest, false);
         }
         self.begin_content()?;
         if let Some(reading) = file {
@@ -858,14 +858,14 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
                 m.fail(status, detail);
             }
         }
-        self.finish_member(m, offset, header_sha256, true)
+        self.finish_member(m, offset, header_digest, true)
     }
 
     /// Write a sparse file: the map, then each data region read at its
     /// offset; the digests cover the logical content, holes included.
     fn write_sparse(&mut self, mut m: Member, reading: Reading<'_>, regions: &[sparse::Region]) -> Result<(), CollectError> {
         let (file, before, entry) = reading;
-        let (offset, header_sha256) = self.write_header(&m.header)?;
+        let (offset, header_digest) = self.write_header(&m.header)?;
         self.raw(&sparse::encode_map(regions))?;
         self.begin_content()?;
         let mut logical = 0u64;
@@ -932,7 +932,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             let data_regions = regions.iter().filter(|r| r.len > 0).count();
             m.note(format!("sparse: {data_regions} data regions, {stored} bytes stored"));
         }
-        self.finish_member(m, offset, header_sha256, true)
+        self.finish_member(m, offset, header_digest, true)
     }
 
     /// Returns the status and detail when the file did not stay still.
@@ -1021,7 +1021,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         let manifest: Vec<u8> = self
             .segment_members
             .iter()
-            .filter(|m| m.status != MemberStatus::Custody && m.kind == "file")
+            .filter(|m| doc::digest_in_manifest(m))
             .filter_map(|m| Some(doc::manifest_line(m.sha256.as_deref()?, &m.path.to_bytes()?)))
             .flatten()
             .collect();
@@ -1030,6 +1030,10 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         }
         let end = self.pos;
         let segment_blake3 = self.catch_up(true)?.expect("asked for the segment digest");
+        // Their digests are in the manifest: the listing does not repeat them.
+        for m in self.segment_members.iter_mut().filter(|m| doc::digest_in_manifest(m)) {
+            m.sha256 = None;
+        }
         let cp = CheckpointDoc {
             format: FORMAT_ID.into(),
             doc_type: doc::CHECKPOINT_TYPE.into(),

@@ -360,7 +360,7 @@ fn read_end(e: io::Error) -> ReadEnd {
 /// A member as observed in the stream.
 struct Observed {
     meta: MemberMeta,
-    header_sha256: String,
+    header_digest: String,
     sha256: Option<String>,
     /// The number under which the content hasher computes `sha256`, until
     /// [`Verifier::settle`] fills it in.
@@ -596,17 +596,20 @@ impl Verifier<'_> {
             self.end_segment_bytes();
         }
         self.segment.update(&header_bytes);
-        let header_sha256 = hex::encode(Sha256::digest(&header_bytes));
+        let header_digest = doc::header_digest(&header_bytes);
         self.sink.start(&meta).map_err(VerifyError::Sink)?;
-        // Only the documents the verifier reads are kept: the header and
-        // the checkpoints with their signatures.
+        // Only the documents the verifier reads are kept: the header, the
+        // checkpoints with their signatures, and the manifests, which hold
+        // the content digests of their segment's files.
         let stored_size = meta.stored_size;
-        let keep = (meta.path == doc::HEADER_PATH.as_bytes() || doc::parse_checkpoint_path(&meta.path).is_some())
+        let keep = (meta.path == doc::HEADER_PATH.as_bytes()
+            || doc::parse_checkpoint_path(&meta.path).is_some()
+            || doc::parse_manifest_path(&meta.path).is_some())
             && !meta.sparse
             && meta.stored_size <= MAX_DOCUMENT_LEN;
         let mut observed = Observed {
             meta,
-            header_sha256,
+            header_digest,
             sha256: None,
             pending: None,
             content: keep.then(|| Vec::with_capacity(stored_size as usize)),
@@ -974,8 +977,16 @@ impl Verifier<'_> {
             self.segment_overflow += 1;
             return;
         }
-        // A document out of place is not read: only its digests count.
-        m.content = None;
+        // A document out of place is not read: only its digests count. A
+        // manifest is read at its checkpoint; only the segment's last one
+        // is kept, so that inserted manifests cannot pile up in memory.
+        if doc::parse_manifest_path(&m.meta.path).is_some() {
+            for earlier in self.segment_members.iter_mut().filter(|o| o.content.is_some()) {
+                earlier.content = None;
+            }
+        } else {
+            m.content = None;
+        }
         self.segment_members.push(m);
     }
 
@@ -1155,12 +1166,14 @@ impl Verifier<'_> {
             }
         };
         ok &= self.check_custody_headers(seq, &cp, &m, &sig);
-        let in_order = self.compare_members(seq, &cp);
+        let digests_known = self.digests_from_manifest(seq, &mut cp, json_offset);
+        ok &= digests_known;
+        let in_order = self.compare_members(seq, &cp, digests_known);
         let members = std::mem::take(&mut self.segment_members);
         let proven_segment = ok && in_order && self.all_good_so_far;
         self.report_collection_facts(&cp);
         let listed = std::mem::take(&mut cp.members);
-        let outcomes = self.outcomes(members, listed, in_order, proven_segment);
+        let outcomes = self.outcomes(members, listed, in_order, proven_segment, digests_known);
         self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
         drop(outcomes);
         if proven_segment && self.proven.checkpoints + 1 == seq {
@@ -1311,7 +1324,59 @@ impl Verifier<'_> {
     /// Compare what the checkpoint lists with what the stream holds; report
     /// each difference against the member it concerns. Returns whether the
     /// stream holds exactly the members listed, in order, at their offsets.
-    fn compare_members(&mut self, seq: u64, cp: &CheckpointDoc) -> bool {
+    /// Fill in the content digests that checkpoint `seq` keeps in its
+    /// manifest rather than its listing (FORMAT.md §4). `false`, with a
+    /// `bad-checkpoint` finding, when the manifest is missing or does not
+    /// match the listing: those members' content cannot then be checked.
+    fn digests_from_manifest(&mut self, seq: u64, cp: &mut CheckpointDoc, json_offset: u64) -> bool {
+        let wanted: Vec<usize> = (0..cp.members.len()).filter(|&i| doc::digest_in_manifest(&cp.members[i])).collect();
+        if wanted.is_empty() {
+            return true;
+        }
+        let path = doc::manifest_path(seq);
+        let manifest = self
+            .segment_members
+            .iter()
+            .rev()
+            .find(|o| o.meta.path == path.as_bytes() && o.meta.kind == EntryKind::File)
+            .and_then(|o| o.content.as_deref());
+        let problem = match manifest.map(doc::parse_manifest) {
+            None => Some("its manifest is missing from the stream".to_string()),
+            Some(None) => Some("its manifest is not in the sha256sum form custody writes".to_string()),
+            Some(Some(lines)) if lines.len() != wanted.len() => {
+                Some(format!("its manifest has {} lines for {} listed files", lines.len(), wanted.len()))
+            }
+            Some(Some(lines)) => {
+                let mut problem = None;
+                for (&i, (digest, line_path)) in wanted.iter().zip(lines) {
+                    let e = &mut cp.members[i];
+                    if e.sha256.is_some() || !e.path.is(&line_path) {
+                        problem = Some(format!("its manifest does not match its listing at {}", e.path.display()));
+                        break;
+                    }
+                    e.sha256 = Some(digest);
+                }
+                problem
+            }
+        };
+        let Some(problem) = problem else {
+            return true;
+        };
+        for &i in &wanted {
+            cp.members[i].sha256 = None;
+        }
+        let msg = format!(
+            "checkpoint {seq}: {problem}, so the content of the {} files it lists cannot be checked",
+            wanted.len()
+        );
+        self.find(FindingKind::BadCheckpoint, msg, Some(path.as_bytes()), Some(json_offset), Some(seq));
+        false
+    }
+
+    /// Compare the segment's members with the listing of checkpoint `seq`.
+    /// Without `digests_known` (its manifest failed, already reported), the
+    /// content of the files listed there is not compared.
+    fn compare_members(&mut self, seq: u64, cp: &CheckpointDoc, digests_known: bool) -> bool {
         if self.segment_overflow > 0 {
             let msg = format!(
                 "segment {seq} holds {} more members than any checkpoint may list",
@@ -1343,11 +1408,12 @@ impl Verifier<'_> {
             used[i] = true;
             order.push(i);
             let o = &observed[i];
-            if o.sha256 != listed.sha256 || o.size != listed.size {
+            let unknown = !digests_known && doc::digest_in_manifest(listed);
+            if (o.sha256 != listed.sha256 && !unknown) || o.size != listed.size {
                 let msg = format!("the content of {} differs from what checkpoint {seq} signed", listed.path.display());
                 self.find(FindingKind::ContentAltered, msg, Some(&lpath), Some(o.offset), Some(seq));
             }
-            if o.header_sha256 != listed.header_sha256 || o.kind != listed.kind {
+            if o.header_digest != listed.header_digest || o.kind != listed.kind {
                 let msg = format!(
                     "the tar header (metadata) of {} differs from what checkpoint {seq} signed",
                     listed.path.display()
@@ -1394,7 +1460,14 @@ impl Verifier<'_> {
 
     /// Each member's proof against the listing of its checkpoint.
     /// `in_order`: the members are exactly those listed, in order.
-    fn outcomes(&self, members: Vec<Observed>, listed: Vec<MemberEntry>, in_order: bool, proven_segment: bool) -> Vec<MemberOutcome> {
+    fn outcomes(
+        &self,
+        members: Vec<Observed>,
+        listed: Vec<MemberEntry>,
+        in_order: bool,
+        proven_segment: bool,
+        digests_known: bool,
+    ) -> Vec<MemberOutcome> {
         let matching = || {
             if proven_segment && self.trusted {
                 Proof::Proven
@@ -1416,6 +1489,7 @@ impl Verifier<'_> {
                 let entry = as_entry(&o);
                 let listed = unused.take(&entry.path).map(|i| listed[i].clone());
                 let proof = match &listed {
+                    Some(l) if !digests_known && doc::digest_in_manifest(l) => Proof::Unproven,
                     Some(l) if !same_content(&entry, l) => Proof::Altered("differs from its signed listing".into()),
                     Some(_) => matching(),
                     None => Proof::Altered("not listed by any checkpoint".into()),
@@ -1668,7 +1742,7 @@ fn as_entry(o: &Observed) -> MemberEntry {
         path: PathText::from_bytes(&o.meta.path),
         kind: o.meta.kind.name().into(),
         size: o.meta.size,
-        header_sha256: o.header_sha256.clone(),
+        header_digest: o.header_digest.clone(),
         sha256: o.sha256.clone(),
         status: doc::MemberStatus::Ok,
         detail: None,
@@ -1684,10 +1758,10 @@ fn is_listed_as(o: &Observed, l: &MemberEntry) -> bool {
         && l.path.is(&o.meta.path)
         && o.meta.kind.name() == l.kind
         && o.meta.size == l.size
-        && o.header_sha256 == l.header_sha256
+        && o.header_digest == l.header_digest
         && o.sha256 == l.sha256
 }
 
 fn same_content(o: &MemberEntry, l: &MemberEntry) -> bool {
-    o.path == l.path && o.kind == l.kind && o.size == l.size && o.header_sha256 == l.header_sha256 && o.sha256 == l.sha256
+    o.path == l.path && o.kind == l.kind && o.size == l.size && o.header_digest == l.header_digest && o.sha256 == l.sha256
 }

@@ -247,9 +247,13 @@ pub struct MemberEntry {
     pub kind: String,
     /// Content length.
     pub size: u64,
-    /// SHA-256 of the header bytes (pax header block(s) and ustar block).
-    pub header_sha256: HexDigest,
+    /// [`header_digest`] of the header bytes (pax header block(s) and
+    /// ustar block).
+    pub header_digest: HexDigest,
     /// SHA-256 of the logical content (absent for kinds without content).
+    /// In a signed listing it is absent for the members whose digest is on
+    /// their line of the segment's manifest ([`digest_in_manifest`]); the
+    /// verifier fills it in from there.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sha256: Option<HexDigest>,
     /// Collection status.
@@ -360,6 +364,27 @@ pub struct CheckpointDoc {
     pub stopped: Option<String>,
 }
 
+/// Hex digits of a member's header digest: the first 64 bits of the
+/// SHA-256 of its header bytes. It only says *which* member's metadata
+/// changed; the segment's BLAKE3, which covers every header byte, is what
+/// detects the change, so 64 bits are enough and save 24 bytes a member.
+pub const HEADER_DIGEST_HEX: usize = 16;
+
+/// The header digest of a member's header bytes (see [`HEADER_DIGEST_HEX`]).
+pub fn header_digest(header_bytes: &[u8]) -> HexDigest {
+    let mut d = hex::encode(Sha256::digest(header_bytes));
+    d.truncate(HEADER_DIGEST_HEX);
+    d
+}
+
+/// Whether a listed member's content SHA-256 is written on its line of the
+/// segment's `sha256sum` manifest instead of in the listing: every regular
+/// file (type `file`) that is not a custody member, in listing order. The
+/// digest is then stored once, where `sha256sum -c` reads it.
+pub fn digest_in_manifest(e: &MemberEntry) -> bool {
+    e.kind == "file" && e.status != MemberStatus::Custody
+}
+
 /// The chain value after a document: SHA-256 of its exact bytes. The value
 /// before checkpoint 1 is the chain value of the header document.
 pub fn chain_value(document_bytes: &[u8]) -> HexDigest {
@@ -379,6 +404,57 @@ pub fn manifest_path(seq: u64) -> String {
 /// Path of the signature of checkpoint `seq`.
 pub fn signature_path(seq: u64) -> String {
     format!("{}.sig", checkpoint_path(seq))
+}
+
+/// Parse a manifest path back into its sequence number (only the spelling
+/// [`manifest_path`] writes counts).
+pub fn parse_manifest_path(path: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(path).ok()?;
+    let num = s.strip_prefix(CUSTODY_DIR)?.strip_prefix("checkpoint-")?.strip_suffix(".sha256")?;
+    let seq: u64 = num.parse().ok()?;
+    (manifest_path(seq) == s).then_some(seq)
+}
+
+/// Parse a `sha256sum` manifest as [`manifest_line`] writes it: each line's
+/// digest and path bytes, in order. `None` if any line is not in that form.
+pub fn parse_manifest(bytes: &[u8]) -> Option<Vec<(HexDigest, Vec<u8>)>> {
+    let body = bytes.strip_suffix(b"\n")?;
+    let mut lines = Vec::new();
+    for line in body.split(|&b| b == b'\n') {
+        let (escaped, line) = match line.strip_prefix(b"\\") {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        if line.len() < 66 || &line[64..66] != b"  " {
+            return None;
+        }
+        let digest = &line[..64];
+        if !digest.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let raw = &line[66..];
+        let path = if escaped {
+            let mut path = Vec::with_capacity(raw.len());
+            let mut it = raw.iter();
+            while let Some(&b) = it.next() {
+                if b != b'\\' {
+                    path.push(b);
+                    continue;
+                }
+                match it.next() {
+                    Some(b'n') => path.push(b'\n'),
+                    Some(b'r') => path.push(b'\r'),
+                    Some(b'\\') => path.push(b'\\'),
+                    _ => return None,
+                }
+            }
+            path
+        } else {
+            raw.to_vec()
+        };
+        lines.push((String::from_utf8(digest.to_vec()).ok()?, path));
+    }
+    Some(lines)
 }
 
 /// Parse a checkpoint path back into its sequence number.
@@ -435,4 +511,49 @@ pub fn manifest_line(sha256_hex: &str, path: &[u8]) -> Vec<u8> {
     }
     line.push(b'\n');
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_lines_parse_back_to_their_digests_and_paths() {
+        let digest = "ab".repeat(32);
+        let paths: [&[u8]; 5] = [b"etc/passwd", b"a\nb", b"back\\slash", b"cr\r", b"\xff\xfe raw"];
+        let manifest: Vec<u8> = paths.iter().flat_map(|p| manifest_line(&digest, p)).collect();
+        let lines = parse_manifest(&manifest).expect("custody's own manifest parses");
+        assert_eq!(lines.len(), paths.len());
+        for ((d, p), want) in lines.iter().zip(paths) {
+            assert_eq!((d.as_str(), p.as_slice()), (digest.as_str(), want));
+        }
+    }
+
+    #[test]
+    fn manifests_in_another_form_are_refused() {
+        let d = "ab".repeat(32);
+        for bad in [
+            format!("{d}  no-newline"),
+            format!("{d} one-space\n"),
+            format!("{}  upper\n", d.to_uppercase()),
+            format!("\\{d}  bad\\tescape\n"),
+            format!("{}  short\n", &d[..62]),
+        ] {
+            assert!(parse_manifest(bad.as_bytes()).is_none(), "{bad:?}");
+        }
+        assert_eq!(parse_manifest(b""), None, "an empty manifest is never written");
+    }
+
+    #[test]
+    fn manifest_paths_are_spelt_one_way() {
+        assert_eq!(parse_manifest_path(b".custody/checkpoint-000042.sha256"), Some(42));
+        assert_eq!(parse_manifest_path(b".custody/checkpoint-42.sha256"), None);
+        assert_eq!(parse_manifest_path(b".custody/checkpoint-000042.json"), None);
+    }
+
+    #[test]
+    fn header_digests_are_the_first_64_bits_of_sha256() {
+        let full = hex::encode(Sha256::digest(b"header"));
+        assert_eq!(header_digest(b"header"), full[..HEADER_DIGEST_HEX]);
+    }
 }
