@@ -302,12 +302,14 @@ pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     Ok(out)
 }
 
-/// A directory being walked: its open descriptor, path, and the names in it
-/// still to visit, in byte order.
+/// A directory being walked: its open descriptor, path, the names in it
+/// still to visit, in byte order, and its own entry, reported once
+/// everything in it has been.
 struct Level {
     fd: Arc<OwnedFd>,
     path: PathBuf,
     names: std::vec::IntoIter<Vec<u8>>,
+    entry: SourceEntry,
 }
 
 /// Open a directory and list its names, sorted by their bytes.
@@ -331,6 +333,14 @@ fn list_dir(dir: Option<&OwnedFd>, name: &[u8], stats: &mut WalkStats) -> std::i
 
 /// Walk `sources` in order, calling `visit` for every item. Sources must exist
 /// (checked by the caller before the archive is started).
+///
+/// The walk is depth first, siblings in the byte order of their names, and
+/// each directory it descends into is reported after everything in it
+/// (post-order), with the metadata taken when the walk reached it, before
+/// listing it. An extractor that defers a directory's metadata until it
+/// meets a member outside that directory (GNU tar) then sets it only once
+/// nothing more is written inside. Memory grows with the depth of the tree:
+/// one listing and one entry per directory being walked.
 pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkItem) -> std::io::Result<()>) -> std::io::Result<WalkStats> {
     let mut stats = WalkStats::default();
     for src in sources {
@@ -347,7 +357,9 @@ pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkI
                     match top.names.next() {
                         Some(name) => (Some(top.fd.clone()), top.path.join(OsStr::from_bytes(&name)), name),
                         None => {
-                            stack.pop();
+                            if let Some(done) = stack.pop() {
+                                visit(WalkItem::Entry(done.entry))?;
+                            }
                             continue;
                         }
                     }
@@ -391,25 +403,30 @@ pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkI
             let other_filesystem = opts.one_file_system && is_dir && parent.is_some() && root_dev.is_some_and(|d| d != metadata.dev);
             let descend = is_dir && !other_filesystem;
             let listing = descend.then(|| list_dir(parent.as_deref(), &name, &mut stats));
-            visit(WalkItem::Entry(SourceEntry {
+            let entry = SourceEntry {
                 fs_path: path.clone(),
                 parent,
                 name,
                 archive_path: archive_path.clone(),
                 metadata,
                 other_filesystem,
-            }))?;
+            };
             match listing {
                 Some(Ok((fd, names))) => stack.push(Level {
                     fd: Arc::new(fd),
                     path,
                     names: names.into_iter(),
+                    entry,
                 }),
-                Some(Err(e)) => visit(WalkItem::Skipped {
-                    archive_path,
-                    reason: format!("cannot be read by the walk (its contents are not collected): {e}"),
-                })?,
-                None => {}
+                Some(Err(e)) => {
+                    // What stands for its contents comes first, as contents do.
+                    visit(WalkItem::Skipped {
+                        archive_path,
+                        reason: format!("cannot be read by the walk (its contents are not collected): {e}"),
+                    })?;
+                    visit(WalkItem::Entry(entry))?;
+                }
+                None => visit(WalkItem::Entry(entry))?,
             }
         }
     }

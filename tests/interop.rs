@@ -231,3 +231,179 @@ fn ssh_agent_signs_without_the_key_file() {
     assert_eq!(rc, 0, "{r}");
     assert_eq!(r["signer"]["source"], "agent");
 }
+
+/// Every directory's mtime and mode, the source root's included, survive
+/// extraction by GNU tar and bsdtar with their default flags, although
+/// checkpoint members (in `.custody/`, outside every source directory) fall
+/// between the members of each directory. GNU tar applies a directory's
+/// delayed metadata as soon as it extracts a member outside that directory,
+/// so a directory member must come after everything inside it. As root the
+/// extractions are run a second time as an unprivileged user (umask 022).
+#[test]
+fn every_directory_keeps_its_mtime_and_mode_with_checkpoints_inside_directories() {
+    use common::tree::{dated_dirs, dir_stamps, unlock, DATED_DIRS};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("dated");
+    dated_dirs(&src);
+    let want = dir_stamps(&src);
+    assert_eq!(want.len(), DATED_DIRS.len(), "{want:?}");
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &["--checkpoint-members", "2"]);
+    let (report, status) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((status, report["verdict"].as_str()), (0, Some("verified")), "{report:#}");
+    let checkpoints = report["proven"]["checkpoints"].as_u64().unwrap();
+    assert!(checkpoints >= 10, "checkpoints must fall inside directories: {checkpoints}");
+    let rel = src.strip_prefix("/").unwrap();
+
+    // Each directory after its contents, siblings in byte order.
+    let order = [
+        "0-first",
+        "a/0",
+        "a/b/0",
+        "a/b/c/f1",
+        "a/b/c/f2",
+        "a/b/c/f3",
+        "a/b/c/",
+        "a/b/c0",
+        "a/b/d/f1",
+        "a/b/d/f2",
+        "a/b/d/",
+        "a/b/e",
+        "a/b/z1",
+        "a/b/z2",
+        "a/b/",
+        "a/c-between",
+        "a/f1",
+        "a/f2",
+        "a/g/",
+        "a/z",
+        "a/",
+        "b-middle",
+        "h/a",
+        "h/m/f1",
+        "h/m/f2",
+        "h/m/f3",
+        "h/m/",
+        "h/n1",
+        "h/n2",
+        "h/n3",
+        "h/",
+        "zz-last",
+        "",
+    ];
+    let o = ok(tool("sh")
+        .arg("-c")
+        .arg("zstd -dc \"$1\" | tar -tf -")
+        .arg("sh")
+        .arg(&archive)
+        .output()
+        .unwrap());
+    let listed: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with(".custody/"))
+        .map(String::from)
+        .collect();
+    let base = format!("{}/", rel.display());
+    let expected: Vec<String> = order.iter().map(|p| format!("{base}{p}")).collect();
+    assert_eq!(listed, expected);
+
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    if root {
+        require_tool("setpriv");
+        // The unprivileged user must reach the archive and its own targets.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    } else {
+        eprintln!("SKIPPED (not root): extraction as another, unprivileged user");
+    }
+    // Non-empty directories, which an extractor creates before it meets their
+    // members now that those come after their contents.
+    let filled: Vec<Vec<u8>> = ["", "a", "a/b", "a/b/c", "a/b/d", "h", "h/m"]
+        .iter()
+        .map(|p| p.as_bytes().to_vec())
+        .collect();
+    let show = |s: Option<&(u32, (i64, i64))>| s.map_or("missing".into(), |(mode, (secs, nanos))| format!("{mode:04o} {secs}.{nanos:09}"));
+    let mut wrong = Vec::new();
+    let mut n = 0;
+    for unprivileged in [false, true] {
+        if unprivileged && !root {
+            continue;
+        }
+        let tools: [(&str, &str); 4] = [
+            ("GNU tar", "tar --zstd -xf \"$1\" -C \"$2\""),
+            ("zstd -dc | GNU tar", "zstd -dc \"$1\" | tar -xf - -C \"$2\""),
+            ("bsdtar", "bsdtar -xf \"$1\" -C \"$2\""),
+            ("bsdtar -p", "bsdtar -xpf \"$1\" -C \"$2\""),
+        ];
+        for (name, script) in tools {
+            n += 1;
+            let out = dir.path().join(format!("out{n}"));
+            std::fs::create_dir(&out).unwrap();
+            let mut c = if unprivileged {
+                std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
+                let mut c = tool("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c"]);
+                c.arg(format!("umask 022; {script}"));
+                c
+            } else {
+                let mut c = tool("sh");
+                c.arg("-c").arg(script);
+                c
+            };
+            let o = ok(c.arg("sh").arg(&archive).arg(&out).output().unwrap());
+            assert!(o.stderr.is_empty(), "{name} warned: {}", text(&o));
+            let got = dir_stamps(&out.join(rel));
+            for (path, &(mode, mtime)) in &want {
+                // libarchive changes the mode of a directory that already
+                // exists only with -p, which is the default only for root.
+                let mode = if unprivileged && name == "bsdtar" && filled.contains(path) {
+                    0o755
+                } else {
+                    mode
+                };
+                let g = got.get(path);
+                if g != Some(&(mode, mtime)) {
+                    let who = if unprivileged { " (unprivileged)" } else { "" };
+                    let path = String::from_utf8_lossy(path);
+                    wrong.push(format!(
+                        "{name}{who}: {path:?}: expected {}, extracted {}",
+                        show(Some(&(mode, mtime))),
+                        show(g)
+                    ));
+                }
+            }
+            assert_eq!(got.len(), want.len(), "{name}: {got:?}");
+            unlock(&out);
+        }
+    }
+    // custody extract gives every directory its owner's rwx (docs/SECURITY.md)
+    // and sets the times at the end.
+    let out = dir.path().join("custody");
+    let o = run(custody()
+        .arg("extract")
+        .arg(&archive)
+        .arg("--into")
+        .arg(&out)
+        .arg("--key")
+        .arg(pub_of(&key)));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let got = dir_stamps(&out.join(rel));
+    for (path, (mode, mtime)) in &want {
+        let w = (mode | 0o700, *mtime);
+        let g = got.get(path);
+        if g != Some(&w) {
+            let path = String::from_utf8_lossy(path);
+            wrong.push(format!(
+                "custody extract: {path:?}: expected {}, extracted {}",
+                show(Some(&w)),
+                show(g)
+            ));
+        }
+    }
+    assert_eq!(got.len(), want.len(), "custody extract: {got:?}");
+    unlock(&src);
+    assert!(wrong.is_empty(), "directories restored wrongly:\n{}", wrong.join("\n"));
+}

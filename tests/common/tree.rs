@@ -146,3 +146,91 @@ pub fn differences(
     }
     diffs
 }
+
+/// Directories of [`dated_dirs`], with their mode, in creation order (the
+/// root, `""`, first).
+pub const DATED_DIRS: &[(&str, u32)] = &[
+    ("", 0o755),
+    ("a", 0o755),
+    ("a/b", 0o750),
+    ("a/b/c", 0o555),
+    ("a/b/d", 0o711),
+    ("a/g", 0o700),
+    ("h", 0o555),
+    ("h/m", 0o755),
+];
+
+/// Nested directories under `root`, each with a distinct mode and a distinct
+/// mtime (nanoseconds included), with files sorting both before and after
+/// the subdirectories. `h` and `a/b/c` have no write permission and hold
+/// files; `a/g` is empty. No mode has a group or other write bit, so an
+/// extractor's umask does not change them.
+pub fn dated_dirs(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for (dir, _) in DATED_DIRS {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let files: &[(&str, &[&str])] = &[
+        ("", &["0-first", "b-middle", "zz-last"]),
+        ("a", &["0", "c-between", "f1", "f2", "z"]),
+        ("a/b", &["0", "c0", "e", "z1", "z2"]),
+        ("a/b/c", &["f1", "f2", "f3"]),
+        ("a/b/d", &["f1", "f2"]),
+        ("h", &["a", "n1", "n2", "n3"]),
+        ("h/m", &["f1", "f2", "f3"]),
+    ];
+    for (dir, names) in files {
+        for name in names.iter() {
+            std::fs::write(root.join(dir).join(name), format!("{dir}/{name}\n")).unwrap();
+        }
+    }
+    // Modes and times last: creating entries moves a directory's mtime.
+    for (i, (dir, mode)) in DATED_DIRS.iter().enumerate().rev() {
+        let path = root.join(dir);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode)).unwrap();
+        let i = i as i64;
+        let t = rustix::fs::Timespec {
+            tv_sec: 1_500_000_000 + 86_400 * i,
+            tv_nsec: (100_000_007 * (i + 1)) as _,
+        };
+        let times = rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, &path, &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).unwrap();
+    }
+}
+
+/// Mode (`0o7777`) and mtime of `root` and of every directory under it, by
+/// path relative to `root` (`""` for `root` itself).
+pub fn dir_stamps(root: &Path) -> BTreeMap<Vec<u8>, (u32, (i64, i64))> {
+    let mut out = BTreeMap::new();
+    let stamp = |p: &Path| {
+        let md = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        (md.mode() & 0o7777, (md.mtime(), md.mtime_nsec()))
+    };
+    out.insert(Vec::new(), stamp(root));
+    for (rel, facts) in snapshot(root) {
+        if facts.kind == "dir" {
+            out.insert(rel.clone(), stamp(&root.join(OsStr::from_bytes(&rel))));
+        }
+    }
+    out
+}
+
+/// Give the owner every permission on `root` and the directories under it,
+/// so that a temporary directory holding read-only directories can be
+/// removed when the tests do not run as root.
+pub fn unlock(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(md) = std::fs::symlink_metadata(root) else { return };
+    if !md.is_dir() {
+        return;
+    }
+    let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700));
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for e in entries.flatten() {
+            unlock(&e.path());
+        }
+    }
+}
