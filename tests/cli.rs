@@ -458,3 +458,142 @@ fn extraction_writes_nothing_without_a_trusted_signer_unless_salvaging() {
     assert_eq!(code(&o), 11, "{}", text(&o));
     assert!(count_files(&target) > 5, "{}", text(&o));
 }
+
+/// The `.custody/checkpoint-000001.json` member and its signature, as
+/// `custody extract` writes them, for checking with `ssh-keygen -Y verify`.
+fn first_checkpoint(dir: &std::path::Path, archive: &std::path::Path, pubkey: &std::path::Path) -> (Vec<u8>, std::path::PathBuf) {
+    let out = dir.join("first-checkpoint");
+    let o = run(custody()
+        .arg("extract")
+        .arg(archive)
+        .arg("--into")
+        .arg(&out)
+        .arg("--key")
+        .arg(pubkey));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let json = out.join(".custody/checkpoint-000001.json");
+    (std::fs::read(&json).unwrap(), out.join(".custody/checkpoint-000001.json.sig"))
+}
+
+/// Whether `ssh-keygen -Y verify` accepts the signature with this
+/// allowed_signers file for principal `custody`.
+fn ssh_keygen_accepts(allowed: &std::path::Path, doc: &[u8], sig: &std::path::Path) -> bool {
+    let mut child = std::process::Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(allowed)
+        .args(["-I", "custody", "-n", "custody-checkpoint-v1@custody", "-s"])
+        .arg(sig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(doc).unwrap();
+    child.wait().unwrap().success()
+}
+
+#[test]
+fn allowed_signers_options_are_read_as_ssh_keygen_reads_them() {
+    require_tool("ssh-keygen");
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let (doc, sig) = first_checkpoint(dir.path(), &archive, &pub_of(&key));
+    let line = std::fs::read_to_string(pub_of(&key)).unwrap();
+    let line = line.trim_end();
+    let allowed = dir.path().join("allowed_signers");
+    let ns = "custody-checkpoint-v1@custody";
+    // Lines both tools trust the key by: the one FORMAT.md §9 shows, option
+    // names in other cases, a quoted value with a comma and a blank, and an
+    // option after it.
+    for trusted in [
+        format!("custody namespaces=\"{ns}\" {line}"),
+        format!("custody NAMESPACES=\"{ns}\" {line} responder key"),
+        format!("custody Namespaces=\"git files,{ns}\",Valid-After=\"20200101\" {line}"),
+        format!("custody namespaces=\"custody-*\",valid-before=\"29991231\" {line}"),
+    ] {
+        std::fs::write(&allowed, format!("{trusted}\n")).unwrap();
+        assert!(ssh_keygen_accepts(&allowed, &doc, &sig), "ssh-keygen refuses {trusted:?}");
+        let (r, rc) = verify_json(&archive, &["--allowed-signers", allowed.to_str().unwrap()]);
+        assert_eq!((r["verdict"].as_str(), rc), (Some("verified"), 0), "{trusted:?}: {r}");
+        assert_eq!(r["signer"]["trusted_as"], "custody", "{r}");
+    }
+    // Lines neither trusts the key by: another namespace, and a
+    // certificate authority (the signature is not made with a certificate).
+    for untrusted in [
+        format!("custody namespaces=\"git,file\" {line}"),
+        format!("custody Cert-Authority {line}"),
+    ] {
+        std::fs::write(&allowed, format!("{untrusted}\n")).unwrap();
+        assert!(!ssh_keygen_accepts(&allowed, &doc, &sig), "ssh-keygen accepts {untrusted:?}");
+        let (r, rc) = verify_json(&archive, &["--allowed-signers", allowed.to_str().unwrap()]);
+        assert_eq!((r["verdict"].as_str(), rc), (Some("untrusted"), 11), "{untrusted:?}: {r}");
+    }
+    // A line ssh-keygen refuses is an error that names the line and the option.
+    std::fs::write(&allowed, format!("# responders\ncustody no-touch-required {line}\n")).unwrap();
+    assert!(!ssh_keygen_accepts(&allowed, &doc, &sig));
+    assert_fails(
+        custody().arg("verify").arg(&archive).arg("--allowed-signers").arg(&allowed),
+        1,
+        &["line 2", "unknown option `no-touch-required`", "ssh-keygen(1)"],
+    );
+}
+
+#[test]
+fn key_files_of_the_wrong_kind_say_what_to_pass() {
+    let (dir, src, key) = setup();
+    let d = dir.path();
+    let out = d.join("a.tar.zst");
+    let pubkey = pub_of(&key);
+    // A public key to sign with: name the private key beside it, or --agent.
+    let err = assert_fails(
+        &mut collect_cmd(&src, &out, &pubkey),
+        1,
+        &["is a public key", "private key file", "--agent"],
+    );
+    assert!(err.contains(&format!("({})", key.display())), "{err}");
+    assert!(!out.exists());
+    // A private key to trust: pass its .pub.
+    collect(&src, &out, &key, &[]);
+    assert_fails(
+        custody().arg("verify").arg(&out).arg("--key").arg(&key),
+        1,
+        &["is a private key", &format!("pass {} instead", pubkey.display())],
+    );
+    assert_fails(
+        custody().arg("verify").arg(&out).arg("--allowed-signers").arg(&key),
+        1,
+        &["it is a private key file", "--allowed-signers takes lines"],
+    );
+    // Without the .pub beside it: how to make it.
+    let lone = d.join("lone");
+    std::fs::copy(&key, &lone).unwrap();
+    assert_fails(
+        custody().arg("verify").arg(&out).arg("--key").arg(&lone),
+        1,
+        &["is a private key", "ssh-keygen -y -f"],
+    );
+    // Empty files say they are empty.
+    let empty = d.join("empty.key");
+    std::fs::write(&empty, "").unwrap();
+    assert_fails(&mut collect_cmd(&src, &d.join("b.tar.zst"), &empty), 1, &["empty.key is empty"]);
+    std::fs::write(&empty, "\n# nothing\n").unwrap();
+    assert_fails(
+        custody().arg("verify").arg(&out).arg("--key").arg(&empty),
+        1,
+        &["empty.key is empty"],
+    );
+    // A directory is named once.
+    let keydir = d.join("keydir");
+    std::fs::create_dir(&keydir).unwrap();
+    for cmd in [collect_cmd(&src, &d.join("c.tar.zst"), &keydir), {
+        let mut c = custody();
+        c.arg("verify").arg(&out).arg("--key").arg(&keydir);
+        c
+    }] {
+        let mut cmd = cmd;
+        let err = assert_fails(&mut cmd, 1, &["keydir"]);
+        assert_eq!(err.matches("keydir").count(), 1, "{err}");
+        assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
+    }
+}
