@@ -508,11 +508,57 @@ fn verdict_code(v: Verdict) -> u8 {
     }
 }
 
+/// What kept `verify` from giving a verdict, as `error.kind` of
+/// `verify --json` names it (docs/FORMAT.md §11.1).
+fn error_kind(e: &anyhow::Error) -> &'static str {
+    if let Some(v) = e.downcast_ref::<verify::VerifyError>() {
+        return match v {
+            verify::VerifyError::NotAnArchive(_) => "not-an-archive",
+            verify::VerifyError::Io(_) => "read",
+            _ => "operational",
+        };
+    }
+    "operational"
+}
+
 fn run_verify(archive: &Path, trust: &TrustArgs, json: bool, all: bool) -> anyhow::Result<u8> {
-    let opts = VerifyOptions {
-        trust: trust_anchors(trust)?,
+    let report = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|trust| {
+        let input = open_input(archive).map_err(|e| ("read", e))?;
+        verify::verify(input, &VerifyOptions { trust }, &mut verify::NullSink).map_err(|e| {
+            let e = anyhow::Error::from(e);
+            (error_kind(&e), e)
+        })
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err((kind, e)) => {
+            if json {
+                // A program reading standard output gets an answer too; the
+                // exit code and standard error stay as for any error.
+                #[derive(serde::Serialize)]
+                struct Failed<'a> {
+                    verdict: Option<Verdict>,
+                    error: ErrorObject<'a>,
+                }
+                #[derive(serde::Serialize)]
+                struct ErrorObject<'a> {
+                    kind: &'a str,
+                    message: String,
+                }
+                let obj = Failed {
+                    verdict: None,
+                    error: ErrorObject {
+                        kind,
+                        message: format!("{e:#}"),
+                    },
+                };
+                let mut out = io::stdout().lock();
+                serde_json::to_writer(&mut out, &obj)?;
+                writeln!(out)?;
+            }
+            return Err(e);
+        }
     };
-    let report = verify::verify(open_input(archive)?, &opts, &mut verify::NullSink)?;
     let mut out = io::stdout().lock();
     if json {
         serde_json::to_writer(&mut out, &report)?;

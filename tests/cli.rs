@@ -597,3 +597,29 @@ fn key_files_of_the_wrong_kind_say_what_to_pass() {
         assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
     }
 }
+
+#[test]
+fn verify_json_reports_operational_errors_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plain = d.join("plain.txt");
+    std::fs::write(&plain, "not an archive").unwrap();
+    let junk = d.join("junk.pub");
+    std::fs::write(&junk, "not a key\n").unwrap();
+    for (args, want_kind, want_code) in [
+        (vec![plain.clone()], "not-an-archive", 4),
+        (vec![d.join("missing.tar.zst")], "read", 1),
+        (vec![plain.clone(), "--key".into(), junk.clone()], "trust-anchor", 1),
+    ] {
+        let o = run(custody().arg("verify").arg("--json").args(&args));
+        assert_eq!(code(&o), want_code, "{}", text(&o));
+        let stdout = String::from_utf8(o.stdout.clone()).unwrap();
+        assert_eq!(stdout.lines().count(), 1, "{}", text(&o));
+        assert!(stdout.starts_with("{\"verdict\":null,\"error\":{\"kind\":"), "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}\n{}", text(&o)));
+        assert!(v["verdict"].is_null(), "{v}");
+        assert_eq!(v["error"]["kind"], want_kind, "{v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(!msg.is_empty() && String::from_utf8_lossy(&o.stderr).contains(msg), "{}", text(&o));
+    }
+}
