@@ -626,9 +626,13 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         t.skipped
     );
     if !r.sealed {
+        let after = match r.proven.checkpoints {
+            0 => "no checkpoint verified".to_string(),
+            n => format!("after checkpoint {n}, the last verified"),
+        };
         let _ = writeln!(
             s,
-            "  not proven   {} tar bytes and {} members after the last verified checkpoint",
+            "  not proven   {} tar bytes and {} members: {after}",
             r.unproven_tar_bytes, r.unproven_members
         );
     }

@@ -156,7 +156,15 @@ fn truncated_copy_is_incomplete_and_salvageable() {
     let o = run(custody().arg("extract").arg(&t).arg("--into").arg(&out).arg("--key").arg(&pubkey));
     assert_eq!(code(&o), 10, "{}", text(&o));
     let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains("no signed checkpoint covers it"), "{s}");
+    // Every member not proven is refused and named; the last proven
+    // checkpoint's own document, which its signature proves, is written.
+    let unproven = r["unproven_members"].as_u64().unwrap();
+    let refused = s
+        .lines()
+        .filter(|l| l.ends_with("no signed checkpoint covers it (use --salvage to recover it unproven)"));
+    assert_eq!(refused.count() as u64, unproven, "{s}");
+    let last = r["proven"]["checkpoints"].as_u64().unwrap();
+    assert!(out.join(format!(".custody/checkpoint-{last:06}.json.sig")).is_file(), "{s}");
 }
 
 #[test]
@@ -621,5 +629,75 @@ fn verify_json_reports_operational_errors_as_json() {
         assert_eq!(v["error"]["kind"], want_kind, "{v}");
         let msg = v["error"]["message"].as_str().unwrap();
         assert!(!msg.is_empty() && String::from_utf8_lossy(&o.stderr).contains(msg), "{}", text(&o));
+    }
+}
+
+/// `list --json` lines of an archive.
+fn list_json(archive: &std::path::Path, trust: &[&str]) -> Vec<serde_json::Value> {
+    let o = run(custody().arg("list").arg("--json").arg(archive).args(trust));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The members `list` shows with a proof other than `proven`.
+fn not_proven_in_list(archive: &std::path::Path, trust: &[&str]) -> u64 {
+    let lines = list_json(archive, trust);
+    lines.iter().filter(|l| l["type"] == "member" && l["proof"] != "proven").count() as u64
+}
+
+#[test]
+fn not_proven_counts_are_right_in_every_verdict() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &["--checkpoint-members", "3"]);
+    let pubkey = pub_of(&key);
+    let trust = ["--key", pubkey.to_str().unwrap()];
+    let (r, _) = verify_json(&archive, &trust);
+    assert_eq!(
+        (r["verdict"].as_str(), r["unproven_members"].as_u64()),
+        (Some("verified"), Some(0)),
+        "{r}"
+    );
+    assert!(r["proven"]["checkpoints"].as_u64().unwrap() >= 4, "{r}");
+    assert_eq!(not_proven_in_list(&archive, &trust), 0);
+
+    // One byte flipped in the content of members of several segments: the
+    // members of that segment and of every later one are not proven.
+    let tar = tar_stream(&archive);
+    let mut checked_later_segment = false;
+    for needle in [&b"listen 8080\n"[..], b"GET /api/2999 ", b"long name\n"] {
+        let mut t = tar.clone();
+        let at = t.windows(needle.len()).position(|w| w == needle).unwrap();
+        t[at] ^= 0x20;
+        let bad = dir.path().join("bad.tar.zst");
+        compress(&t, &bad);
+        let (r, rc) = verify_json(&bad, &trust);
+        assert_eq!((r["verdict"].as_str(), rc), (Some("tampered"), 12), "{r}");
+        let unproven = r["unproven_members"].as_u64().unwrap();
+        let listed = not_proven_in_list(&bad, &trust);
+        assert_eq!(unproven, listed, "unproven_members against list: {r}");
+        let members = list_json(&bad, &trust).iter().filter(|l| l["type"] == "member").count() as u64;
+        assert!(unproven > 2 && unproven < members, "{unproven} of {members}: {r}");
+        checked_later_segment |= r["proven"]["checkpoints"].as_u64().unwrap() > 0;
+        // The human summary says the same.
+        let o = run(custody().arg("verify").arg(&bad).args(trust));
+        let human = String::from_utf8_lossy(&o.stdout);
+        assert!(human.contains(&format!("and {unproven} members: ")), "{human}");
+    }
+    assert!(checked_later_segment, "no altered member lay after a verified checkpoint");
+
+    // Cut short: incomplete, and an untrusted signer too.
+    let bytes = std::fs::read(&archive).unwrap();
+    let cut = dir.path().join("cut.tar.zst");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    for (trust, verdict) in [(&trust[..], "incomplete"), (&[][..], "untrusted")] {
+        let (r, _) = verify_json(&cut, trust);
+        assert_eq!(r["verdict"], verdict, "{r}");
+        let unproven = r["unproven_members"].as_u64().unwrap();
+        assert!(unproven > 0, "{r}");
+        assert_eq!(unproven, not_proven_in_list(&cut, &["--key", pubkey.to_str().unwrap()]), "{r}");
     }
 }
