@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use custody::collect::{self, CollectOptions, Collector, Progress};
 use custody::format::doc::{CaseInfo, PathText};
+use custody::format::tar::EntryKind;
 use custody::signer::{self, Signer, TrustAnchors, PASSPHRASE_ENV};
 use custody::source::{self, WalkOptions};
 use custody::verify::{self, Level, MemberOutcome, MemberSink, Proof, Report, Verdict, VerifyOptions};
@@ -676,14 +677,28 @@ impl<W: Write> MemberSink for ListSink<W> {
                 Proof::Altered(_) => "altered".to_string(),
                 Proof::Unproven => "unproven".to_string(),
             };
-            let status = m.entry.as_ref().map(|e| e.status.name()).unwrap_or("unknown");
+            let status = match &m.entry {
+                Some(e) => e.status.name(),
+                // The last checkpoint's document and signature, which no
+                // listing names, are custody members all the same.
+                None if m.meta.path.starts_with(custody::format::CUSTODY_DIR.as_bytes()) => "custody",
+                None => "unknown",
+            };
+            let link = m
+                .meta
+                .linkpath
+                .as_deref()
+                .filter(|_| matches!(m.meta.kind, EntryKind::Symlink | EntryKind::HardLink));
             if self.json {
                 let path = PathText::from_bytes(&m.meta.path);
+                let link = link.map(PathText::from_bytes);
                 let obj = serde_json::json!({
                     "type": "member",
                     "offset": m.meta.offset,
                     "path": path.path,
                     "path_b64": path.path_b64,
+                    "linkpath": link.as_ref().and_then(|l| l.path.clone()),
+                    "linkpath_b64": link.as_ref().and_then(|l| l.path_b64.clone()),
                     "kind": m.meta.kind.name(),
                     "size": m.meta.size,
                     "status": status,
@@ -695,7 +710,12 @@ impl<W: Write> MemberSink for ListSink<W> {
                 serde_json::to_writer(&mut self.out, &obj)?;
                 writeln!(self.out)?;
             } else {
-                let path = source::display(&m.meta.path).escape_debug().to_string();
+                let mut path = source::display(&m.meta.path).escape_debug().to_string();
+                match (m.meta.kind, link) {
+                    (EntryKind::Symlink, Some(l)) => path += &format!(" -> {}", source::display(l).escape_debug()),
+                    (EntryKind::HardLink, Some(l)) => path += &format!(" link to {}", source::display(l).escape_debug()),
+                    _ => {}
+                }
                 let sha = m.sha256.as_deref().unwrap_or("-");
                 writeln!(
                     self.out,

@@ -701,3 +701,46 @@ fn not_proven_counts_are_right_in_every_verdict() {
         assert_eq!(unproven, not_proven_in_list(&cut, &["--key", pubkey.to_str().unwrap()]), "{r}");
     }
 }
+
+#[test]
+fn list_names_custody_members_and_link_targets() {
+    let (dir, src, key) = setup();
+    use std::os::unix::ffi::OsStrExt;
+    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(b"caf\xe9"), src.join("latin1-link")).unwrap();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let pubkey = pub_of(&key);
+    let lines = list_json(&archive, &["--key", pubkey.to_str().unwrap()]);
+    let members: Vec<_> = lines.iter().filter(|l| l["type"] == "member").collect();
+    for m in &members {
+        assert_ne!(m["status"], "unknown", "{m}");
+        if m["path"].as_str().is_some_and(|p| p.starts_with(".custody/")) {
+            assert_eq!(m["status"], "custody", "{m}");
+        }
+    }
+    let by_end = |end: &str| {
+        *members
+            .iter()
+            .find(|m| m["path"].as_str().is_some_and(|p| p.ends_with(end)))
+            .unwrap_or_else(|| panic!("no member ending {end}"))
+    };
+    assert_eq!(by_end("conf.d/link.conf")["linkpath"], "../app/app.conf");
+    assert_eq!(by_end("etc/app/dangling")["linkpath"], "/nonexistent/target");
+    let latin = by_end("latin1-link");
+    assert!(latin["linkpath"].is_null(), "{latin}");
+    assert_eq!(latin["linkpath_b64"], "Y2Fm6Q==");
+    let hard = members.iter().find(|m| m["kind"] == "hardlink").unwrap();
+    assert!(hard["linkpath"].as_str().unwrap().contains("etc/app/app.conf"), "{hard}");
+    assert!(by_end("nginx/access.log")["linkpath"].is_null());
+    let o = run(custody().arg("list").arg(&archive).arg("--key").arg(&pubkey));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let human = String::from_utf8_lossy(&o.stdout);
+    assert!(human.contains("conf.d/link.conf -> ../app/app.conf\n"), "{human}");
+    assert!(
+        human
+            .lines()
+            .any(|l| l.contains(" custody ") && l.ends_with("checkpoint-000001.json")),
+        "{human}"
+    );
+    assert!(!human.contains(" unknown "), "{human}");
+}
