@@ -759,6 +759,11 @@ fn run_list(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8>
     Ok(verdict_code(report.verdict))
 }
 
+/// Whether any trust anchor was named on the command line.
+fn trust_given(t: &TrustArgs) -> bool {
+    !(t.keys.is_empty() && t.allowed_signers.is_empty() && t.fingerprints.is_empty())
+}
+
 fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
@@ -777,7 +782,52 @@ fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) ->
     writeln!(o, "extracted {} members into {}{salvaged}", summary.extracted, into.display())?;
     if summary.skipped > 0 {
         writeln!(o, "not extracted: {} members", summary.skipped)?;
-        summary.each_skipped(|p, why| writeln!(o, "  {}: {why}", source::display(p).escape_debug()))?;
+        // With an untrusted signer every member that matches its listing is
+        // refused for that one reason: say it once, not once per member.
+        let untrusted = report.signer.as_ref().filter(|s| s.trusted_as.is_none());
+        if let (Some(signer), n @ 1..) = (untrusted, summary.skipped_matching) {
+            let fp = &signer.fingerprint;
+            let given = if trust_given(trust) {
+                "which is not among the keys given"
+            } else {
+                "and no trusted key was given"
+            };
+            writeln!(
+                o,
+                "  {n} of them match their signed listings, but the signer {fp} is not trusted ({given}).\n  \
+                 Name the signer's key to extract them proven: --key FILE.pub, --allowed-signers FILE, or \
+                 --fingerprint {fp} once checked against the custody form; or use --salvage to write them unproven."
+            )?;
+        }
+        summary.each_skipped(|p, why, matching| {
+            if matching && untrusted.is_some() {
+                return Ok(());
+            }
+            writeln!(o, "  {}: {why}", source::display(p).escape_debug())
+        })?;
+    }
+    if summary.not_restored > 0 {
+        let whose = if rustix::process::geteuid().is_root() {
+            "could not be restored"
+        } else {
+            "were not restored (owners and these bits are restored only when run as root)"
+        };
+        match &summary.not_restored_file {
+            Some(file) => writeln!(
+                o,
+                "not restored: the owner or setuid/setgid/sticky bits of {} members {whose}; {} lists them",
+                summary.not_restored,
+                file.display()
+            )?,
+            None => {
+                writeln!(
+                    o,
+                    "not restored: the owner or setuid/setgid/sticky bits of {} members {whose}:",
+                    summary.not_restored
+                )?;
+                summary.each_not_restored(|p, what| writeln!(o, "  {}: {what}", source::display(p).escape_debug()))?;
+            }
+        }
     }
     o.flush()?;
     Ok(verdict_code(report.verdict))

@@ -238,6 +238,10 @@ pub struct MemberMeta {
     pub mtime: Timestamp,
     /// Link target.
     pub linkpath: Option<Vec<u8>>,
+    /// Owner (pax `uid`, else ustar).
+    pub uid: u64,
+    /// Group (pax `gid`, else ustar).
+    pub gid: u64,
 }
 
 /// Whether a member is proven by a signed checkpoint.
@@ -1634,6 +1638,8 @@ fn member_meta(index: u64, offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8
             nanos: 0,
         }),
         linkpath: get(b"linkpath").or_else(|| (!ustar.linkname.is_empty()).then(|| ustar.linkname.clone())),
+        uid: text(b"uid").and_then(|s| s.parse().ok()).unwrap_or(ustar.uid),
+        gid: text(b"gid").and_then(|s| s.parse().ok()).unwrap_or(ustar.gid),
     }
 }
 
