@@ -270,7 +270,7 @@ impl Extractor {
 
     /// Keep a record for [`Extractor::finish`].
     fn defer(&mut self, tag: u8, fields: &[&[u8]]) -> Result<(), String> {
-        write_record(&mut self.deferred, tag, &fields).map_err(|e| format!("cannot keep it for the end of the extraction: {e}"))
+        write_record(&mut self.deferred, tag, fields).map_err(|e| format!("cannot keep it for the end of the extraction: {e}"))
     }
 
     /// Map an archive path to a path under the root, or say why not.
