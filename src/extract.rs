@@ -14,6 +14,10 @@ use std::path::{Component, Path, PathBuf};
 use crate::format::tar::{EntryKind, Timestamp};
 use crate::verify::{MemberMeta, MemberOutcome, MemberSink, Proof};
 
+/// Name of the file, in the target directory, that lists the members whose
+/// owner or special mode bits were not restored.
+pub const NOT_RESTORED_FILE: &str = ".custody-extract-not-restored.txt";
+
 /// What extraction did.
 #[derive(Debug, Default)]
 pub struct ExtractSummary {
@@ -23,6 +27,18 @@ pub struct ExtractSummary {
     pub salvaged: u64,
     /// Members not written.
     pub skipped: u64,
+    /// Of those, the members that match a signed listing but that no
+    /// verified checkpoint of a trusted signer proves (proof
+    /// `matches-listing`): with an untrusted signer, every member.
+    pub skipped_matching: u64,
+    /// Members written whose owner or setuid/setgid/sticky bits were not
+    /// restored (owners are restored only when running as root).
+    pub not_restored: u64,
+    /// Where they are listed: [`NOT_RESTORED_FILE`] in the target, or
+    /// `None` when that name was taken by a member (then read them with
+    /// [`ExtractSummary::each_not_restored`]).
+    pub not_restored_file: Option<PathBuf>,
+    not_restored_list: Option<File>,
     /// Which, and why: records in a file of the staging area, which keeps
     /// no name once the staging area is removed (memory does not grow with
     /// the number of members refused). Read with
@@ -31,19 +47,38 @@ pub struct ExtractSummary {
 }
 
 impl ExtractSummary {
-    /// Each member not written, with the reason, in the order met.
-    pub fn each_skipped(&self, mut f: impl FnMut(&[u8], &str) -> io::Result<()>) -> io::Result<()> {
-        let Some(file) = &self.skipped_list else {
-            return Ok(());
-        };
-        let mut r = BufReader::new(file);
-        r.rewind()?;
-        while read_tag(&mut r)?.is_some() {
-            let (path, why) = (read_field(&mut r)?, read_field(&mut r)?);
-            f(&path, &String::from_utf8_lossy(&why))?;
-        }
-        Ok(())
+    /// Each member not written, with the reason and whether it matches a
+    /// signed listing (see [`ExtractSummary::skipped_matching`]), in the
+    /// order met.
+    pub fn each_skipped(&self, f: impl FnMut(&[u8], &str, bool) -> io::Result<()>) -> io::Result<()> {
+        each_record(self.skipped_list.as_ref(), f)
     }
+
+    /// Each member whose owner or special mode bits were not restored, with
+    /// what was not, when [`ExtractSummary::not_restored_file`] is `None`.
+    pub fn each_not_restored(&self, mut f: impl FnMut(&[u8], &str) -> io::Result<()>) -> io::Result<()> {
+        each_record(self.not_restored_list.as_ref(), |path, what, _| f(path, what))
+    }
+}
+
+/// Read back the (path, text) records of a staging file.
+fn each_record(file: Option<&File>, mut f: impl FnMut(&[u8], &str, bool) -> io::Result<()>) -> io::Result<()> {
+    let Some(file) = file else {
+        return Ok(());
+    };
+    let mut r = BufReader::new(file);
+    r.rewind()?;
+    while let Some((tag, fields)) = read_record(&mut r)? {
+        let [path, text] = <[Vec<u8>; 2]>::try_from(fields).map_err(|_| bad_deferred())?;
+        f(&path, &String::from_utf8_lossy(&text), tag == SKIPPED_MATCHING)?;
+    }
+    Ok(())
+}
+
+/// A line of the not-restored list: the path as `list` shows it, then what
+/// was not restored.
+fn not_restored_line(path: &[u8], what: &str) -> String {
+    format!("{}\t{what}\n", crate::source::display(path).escape_debug())
 }
 
 /// Extracts into a directory as a [`MemberSink`] of the verifier.
@@ -59,6 +94,11 @@ pub struct Extractor {
     deferred: BufWriter<File>,
     /// The members not written, with the reason (see [`ExtractSummary`]).
     skipped: BufWriter<File>,
+    /// The members whose owner or special mode bits were not restored.
+    not_restored: BufWriter<File>,
+    /// Running as root: owners and all mode bits are restored, as GNU tar
+    /// does for root.
+    as_root: bool,
     /// The last parent directory checked (with its ancestors) to be a real
     /// directory, or made so. Nothing this extraction does can turn one into
     /// anything else: symlinks come last, and no file replaces a directory.
@@ -94,7 +134,7 @@ impl Extractor {
             let file = File::options().read(true).write(true).create_new(true).open(staging.join(name))?;
             Ok(BufWriter::new(file))
         };
-        let (deferred, skipped) = (scratch("deferred")?, scratch("skipped")?);
+        let (deferred, skipped, not_restored) = (scratch("deferred")?, scratch("skipped")?, scratch("not-restored")?);
         Ok(Extractor {
             root,
             staging,
@@ -103,6 +143,8 @@ impl Extractor {
             staged: BTreeMap::new(),
             deferred,
             skipped,
+            not_restored,
+            as_root: rustix::process::geteuid().is_root(),
             checked_parent: None,
             summary: ExtractSummary::default(),
             counter: 0,
@@ -120,44 +162,115 @@ impl Extractor {
         for pass in [DEFER_SYMLINK, DEFER_DIR_TIME] {
             file.rewind()?;
             let mut r = BufReader::new(&file);
-            while let Some(tag) = read_tag(&mut r)? {
-                let (first, second, third) = (read_field(&mut r)?, read_field(&mut r)?, read_field(&mut r)?);
+            while let Some((tag, fields)) = read_record(&mut r)? {
                 if tag != pass {
                     continue;
                 }
                 if tag == DEFER_SYMLINK {
-                    let target = PathBuf::from(std::ffi::OsString::from_vec(first));
+                    let [target, link, path, mtime, owner] = <[Vec<u8>; 5]>::try_from(fields).map_err(|_| bad_deferred())?;
+                    let target = PathBuf::from(std::ffi::OsString::from_vec(target));
                     match self.safe_parent(&target) {
                         Ok(()) if fs::symlink_metadata(&target).is_err() => {
-                            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&second), &target)?
+                            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&link), &target)?;
+                            let (uid, gid) = decode_owner(&owner)?;
+                            self.restore(&path, &target, uid, gid, None)?;
+                            // utimensat with AT_SYMLINK_NOFOLLOW: the link's own time.
+                            let _ = set_mtime(&target, decode_time(&mtime)?);
                         }
-                        Ok(()) => self.skip(&third, "a member already exists at this path")?,
-                        Err(why) => self.skip(&third, &why)?,
+                        Ok(()) => self.skip(&path, "a member already exists at this path", SKIPPED)?,
+                        Err(why) => self.skip(&path, &why, SKIPPED)?,
                     }
                 } else {
-                    let dir = PathBuf::from(std::ffi::OsString::from_vec(first));
-                    let secs = i64::from_le_bytes(second.try_into().map_err(|_| bad_deferred())?);
-                    let nanos = u32::from_le_bytes(third.try_into().map_err(|_| bad_deferred())?);
-                    let _ = set_mtime(&dir, Timestamp { secs, nanos });
+                    let [dir, mtime] = <[Vec<u8>; 2]>::try_from(fields).map_err(|_| bad_deferred())?;
+                    let dir = PathBuf::from(std::ffi::OsString::from_vec(dir));
+                    let _ = set_mtime(&dir, decode_time(&mtime)?);
                 }
             }
         }
         drop(file);
         self.summary.skipped_list = Some(self.skipped.into_inner().map_err(|e| e.into_error())?);
+        let list = self.not_restored.into_inner().map_err(|e| e.into_error())?;
+        if self.summary.not_restored > 0 {
+            let path = self.root.join(NOT_RESTORED_FILE);
+            // Never over a member: a name taken leaves the list to be printed.
+            match File::options().write(true).create_new(true).open(&path) {
+                Ok(out) => {
+                    let mut out = BufWriter::new(out);
+                    each_record(Some(&list), |p, what, _| out.write_all(not_restored_line(p, what).as_bytes()))?;
+                    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                    self.summary.not_restored_file = Some(path);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => self.summary.not_restored_list = Some(list),
+                Err(e) => return Err(e),
+            }
+        }
         fs::remove_dir_all(&self.staging)?;
         Ok(self.summary)
     }
 
-    /// Record a member not written.
-    fn skip(&mut self, path: &[u8], why: &str) -> io::Result<()> {
-        write_record(&mut self.skipped, SKIPPED, &[path, why.as_bytes()])?;
+    /// Restore the owner and mode of `target`, which this extraction just
+    /// made. As root, as GNU tar does: the owner first (`lchown`, which
+    /// would clear setuid and setgid bits set before it), then every mode
+    /// bit (`mode`: `None` for a symlink, whose mode Linux ignores).
+    /// Otherwise the owner stays the extracting user's and special bits are
+    /// dropped: each such member is recorded by `path`. Custody's own
+    /// documents carry owner 0 by rule (docs/FORMAT.md §4.1) and are not
+    /// recorded.
+    fn restore(&mut self, path: &[u8], target: &Path, uid: u64, gid: u64, mode: Option<u32>) -> io::Result<()> {
+        let mut lost = Vec::new();
+        if self.as_root {
+            match (u32::try_from(uid), u32::try_from(gid)) {
+                (Ok(u), Ok(g)) => {
+                    if let Err(e) = std::os::unix::fs::lchown(target, Some(u), Some(g)) {
+                        lost.push(format!("owner {uid}:{gid} not restored ({e})"));
+                    }
+                }
+                _ => lost.push(format!("owner {uid}:{gid} not restored (beyond 32 bits)")),
+            }
+            if let Some(mode) = mode {
+                if let Err(e) = fs::set_permissions(target, fs::Permissions::from_mode(mode & 0o7777)) {
+                    lost.push(format!("mode {:04o} not restored ({e})", mode & 0o7777));
+                }
+            }
+        } else {
+            use std::os::unix::fs::MetadataExt;
+            let md = fs::symlink_metadata(target)?;
+            let custody = path.starts_with(crate::format::CUSTODY_DIR.as_bytes());
+            if !custody && (u64::from(md.uid()), u64::from(md.gid())) != (uid, gid) {
+                lost.push(format!(
+                    "owner {uid}:{gid} not restored (not run as root; owned by {}:{})",
+                    md.uid(),
+                    md.gid()
+                ));
+            }
+            if let Some(special) = mode.map(|m| m & 0o7000).filter(|&b| b != 0) {
+                let names: Vec<&str> = [(0o4000, "setuid"), (0o2000, "setgid"), (0o1000, "sticky")]
+                    .iter()
+                    .filter(|(bit, _)| special & bit != 0)
+                    .map(|(_, name)| *name)
+                    .collect();
+                lost.push(format!("mode bits {special:04o} ({}) not set (not run as root)", names.join(", ")));
+            }
+        }
+        if !lost.is_empty() {
+            write_record(&mut self.not_restored, SKIPPED, &[path, lost.join("; ").as_bytes()])?;
+            self.summary.not_restored += 1;
+        }
+        Ok(())
+    }
+
+    /// Record a member not written; `tag` [`SKIPPED_MATCHING`] for one
+    /// that matches a signed listing but is not proven.
+    fn skip(&mut self, path: &[u8], why: &str, tag: u8) -> io::Result<()> {
+        write_record(&mut self.skipped, tag, &[path, why.as_bytes()])?;
         self.summary.skipped += 1;
+        self.summary.skipped_matching += u64::from(tag == SKIPPED_MATCHING);
         Ok(())
     }
 
     /// Keep a record for [`Extractor::finish`].
-    fn defer(&mut self, tag: u8, fields: [&[u8]; 3]) -> Result<(), String> {
-        write_record(&mut self.deferred, tag, &fields).map_err(|e| format!("cannot keep it for the end of the extraction: {e}"))
+    fn defer(&mut self, tag: u8, fields: &[&[u8]]) -> Result<(), String> {
+        write_record(&mut self.deferred, tag, fields).map_err(|e| format!("cannot keep it for the end of the extraction: {e}"))
     }
 
     /// Map an archive path to a path under the root, or say why not.
@@ -221,9 +334,13 @@ impl Extractor {
                     Ok(_) => return Err("a non-directory is in the way".into()),
                     Err(_) => fs::create_dir(&target).map_err(|e| e.to_string())?,
                 }
-                let _ = fs::set_permissions(&target, fs::Permissions::from_mode((m.mode & 0o777) | 0o700));
-                let (secs, nanos) = (m.mtime.secs.to_le_bytes(), m.mtime.nanos.to_le_bytes());
-                self.defer(DEFER_DIR_TIME, [target.as_os_str().as_bytes(), &secs, &nanos])?;
+                if !self.as_root {
+                    // Kept writable by its owner, so that members can go in.
+                    let _ = fs::set_permissions(&target, fs::Permissions::from_mode((m.mode & 0o777) | 0o700));
+                }
+                self.restore(&m.path, &target, m.uid, m.gid, Some(m.mode))
+                    .map_err(|e| e.to_string())?;
+                self.defer(DEFER_DIR_TIME, &[target.as_os_str().as_bytes(), &encode_time(m.mtime)])?;
             }
             EntryKind::File => {
                 let staged = staged.ok_or("no staged content")?;
@@ -231,12 +348,19 @@ impl Extractor {
                     return Err("a directory is in the way".into());
                 }
                 fs::set_permissions(&staged, fs::Permissions::from_mode(m.mode & 0o777)).map_err(|e| e.to_string())?;
+                // On the staged file, which is this extraction's own.
+                self.restore(&m.path, &staged, m.uid, m.gid, Some(m.mode))
+                    .map_err(|e| e.to_string())?;
                 fs::rename(&staged, &target).map_err(|e| e.to_string())?;
                 let _ = set_mtime(&target, m.mtime);
             }
             EntryKind::Symlink => {
                 let link = m.linkpath.clone().unwrap_or_default();
-                self.defer(DEFER_SYMLINK, [target.as_os_str().as_bytes(), &link, &m.path])?;
+                let owner = [m.uid.to_le_bytes(), m.gid.to_le_bytes()].concat();
+                self.defer(
+                    DEFER_SYMLINK,
+                    &[target.as_os_str().as_bytes(), &link, &m.path, &encode_time(m.mtime), &owner],
+                )?;
             }
             EntryKind::HardLink => {
                 let link = m.linkpath.clone().unwrap_or_default();
@@ -256,11 +380,12 @@ impl Extractor {
 const DEFER_SYMLINK: u8 = b'L';
 const DEFER_DIR_TIME: u8 = b'D';
 const SKIPPED: u8 = b'S';
+const SKIPPED_MATCHING: u8 = b'M';
 
-/// A record of the staging area's own files: a tag, then fields, each
-/// preceded by its length.
+/// A record of the staging area's own files: a tag, the number of fields,
+/// then the fields, each preceded by its length.
 fn write_record(w: &mut impl Write, tag: u8, fields: &[&[u8]]) -> io::Result<()> {
-    w.write_all(&[tag])?;
+    w.write_all(&[tag, fields.len() as u8])?;
     for f in fields {
         w.write_all(&(f.len() as u64).to_le_bytes())?;
         w.write_all(f)?;
@@ -268,12 +393,37 @@ fn write_record(w: &mut impl Write, tag: u8, fields: &[&[u8]]) -> io::Result<()>
     Ok(())
 }
 
-fn read_tag(r: &mut impl BufRead) -> io::Result<Option<u8>> {
-    let mut tag = [0u8; 1];
-    match r.read(&mut tag)? {
-        0 => Ok(None),
-        _ => Ok(Some(tag[0])),
+/// The next record: its tag and fields.
+fn read_record(r: &mut impl BufRead) -> io::Result<Option<(u8, Vec<Vec<u8>>)>> {
+    let mut head = [0u8; 2];
+    match r.read(&mut head[..1])? {
+        0 => return Ok(None),
+        _ => r.read_exact(&mut head[1..])?,
     }
+    let fields = (0..head[1]).map(|_| read_field(r)).collect::<io::Result<_>>()?;
+    Ok(Some((head[0], fields)))
+}
+
+/// A time as 12 bytes: seconds, then nanoseconds.
+fn encode_time(t: Timestamp) -> Vec<u8> {
+    [&t.secs.to_le_bytes()[..], &t.nanos.to_le_bytes()].concat()
+}
+
+fn decode_time(b: &[u8]) -> io::Result<Timestamp> {
+    let (secs, nanos) = (b.get(..8).ok_or_else(bad_deferred)?, b.get(8..12).ok_or_else(bad_deferred)?);
+    Ok(Timestamp {
+        secs: i64::from_le_bytes(secs.try_into().map_err(|_| bad_deferred())?),
+        nanos: u32::from_le_bytes(nanos.try_into().map_err(|_| bad_deferred())?),
+    })
+}
+
+/// An owner as 16 bytes: uid, then gid.
+fn decode_owner(b: &[u8]) -> io::Result<(u64, u64)> {
+    let (uid, gid) = (b.get(..8).ok_or_else(bad_deferred)?, b.get(8..16).ok_or_else(bad_deferred)?);
+    Ok((
+        u64::from_le_bytes(uid.try_into().map_err(|_| bad_deferred())?),
+        u64::from_le_bytes(gid.try_into().map_err(|_| bad_deferred())?),
+    ))
 }
 
 fn read_field(r: &mut impl Read) -> io::Result<Vec<u8>> {
@@ -349,7 +499,10 @@ impl MemberSink for Extractor {
             let accept = match &o.proof {
                 Proof::Proven => Ok(false),
                 Proof::MatchesListing | Proof::Unproven if self.salvage => Ok(true),
-                Proof::MatchesListing => Err("its checkpoint did not verify (use --salvage to recover it unproven)".to_string()),
+                Proof::MatchesListing => Err(
+                    "it matches its signed listing, but no verified checkpoint of a trusted signer proves it (use --salvage to recover it unproven)"
+                        .to_string(),
+                ),
                 Proof::Unproven => Err("no signed checkpoint covers it (use --salvage to recover it unproven)".to_string()),
                 Proof::Altered(why) => Err(format!("failed verification: {why}")),
             };
@@ -359,7 +512,9 @@ impl MemberSink for Extractor {
                     self.summary.extracted += 1;
                     self.summary.salvaged += u64::from(salvaged);
                 }
-                Err(why) => self.skip(&o.meta.path, &why)?,
+                // A member refused for where it would go is named whatever its proof.
+                Err(why) if o.proof == Proof::MatchesListing && !self.salvage => self.skip(&o.meta.path, &why, SKIPPED_MATCHING)?,
+                Err(why) => self.skip(&o.meta.path, &why, SKIPPED)?,
             }
             if let Some(f) = file {
                 let _ = fs::remove_file(f);

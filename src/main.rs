@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use custody::collect::{self, CollectOptions, Collector, Progress};
 use custody::format::doc::{CaseInfo, PathText};
+use custody::format::tar::EntryKind;
 use custody::signer::{self, Signer, TrustAnchors, PASSPHRASE_ENV};
 use custody::source::{self, WalkOptions};
 use custody::verify::{self, Level, MemberOutcome, MemberSink, Proof, Report, Verdict, VerifyOptions};
@@ -508,11 +509,57 @@ fn verdict_code(v: Verdict) -> u8 {
     }
 }
 
+/// What kept `verify` from giving a verdict, as `error.kind` of
+/// `verify --json` names it (docs/FORMAT.md §11.1).
+fn error_kind(e: &anyhow::Error) -> &'static str {
+    if let Some(v) = e.downcast_ref::<verify::VerifyError>() {
+        return match v {
+            verify::VerifyError::NotAnArchive(_) => "not-an-archive",
+            verify::VerifyError::Io(_) => "read",
+            _ => "operational",
+        };
+    }
+    "operational"
+}
+
 fn run_verify(archive: &Path, trust: &TrustArgs, json: bool, all: bool) -> anyhow::Result<u8> {
-    let opts = VerifyOptions {
-        trust: trust_anchors(trust)?,
+    let report = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|trust| {
+        let input = open_input(archive).map_err(|e| ("read", e))?;
+        verify::verify(input, &VerifyOptions { trust }, &mut verify::NullSink).map_err(|e| {
+            let e = anyhow::Error::from(e);
+            (error_kind(&e), e)
+        })
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err((kind, e)) => {
+            if json {
+                // A program reading standard output gets an answer too; the
+                // exit code and standard error stay as for any error.
+                #[derive(serde::Serialize)]
+                struct Failed<'a> {
+                    verdict: Option<Verdict>,
+                    error: ErrorObject<'a>,
+                }
+                #[derive(serde::Serialize)]
+                struct ErrorObject<'a> {
+                    kind: &'a str,
+                    message: String,
+                }
+                let obj = Failed {
+                    verdict: None,
+                    error: ErrorObject {
+                        kind,
+                        message: format!("{e:#}"),
+                    },
+                };
+                let mut out = io::stdout().lock();
+                serde_json::to_writer(&mut out, &obj)?;
+                writeln!(out)?;
+            }
+            return Err(e);
+        }
     };
-    let report = verify::verify(open_input(archive)?, &opts, &mut verify::NullSink)?;
     let mut out = io::stdout().lock();
     if json {
         serde_json::to_writer(&mut out, &report)?;
@@ -580,9 +627,13 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         t.skipped
     );
     if !r.sealed {
+        let after = match r.proven.checkpoints {
+            0 => "no checkpoint verified".to_string(),
+            n => format!("after checkpoint {n}, the last verified"),
+        };
         let _ = writeln!(
             s,
-            "  not proven   {} tar bytes and {} members after the last verified checkpoint",
+            "  not proven   {} tar bytes and {} members: {after}",
             r.unproven_tar_bytes, r.unproven_members
         );
     }
@@ -626,14 +677,28 @@ impl<W: Write> MemberSink for ListSink<W> {
                 Proof::Altered(_) => "altered".to_string(),
                 Proof::Unproven => "unproven".to_string(),
             };
-            let status = m.entry.as_ref().map(|e| e.status.name()).unwrap_or("unknown");
+            let status = match &m.entry {
+                Some(e) => e.status.name(),
+                // The last checkpoint's document and signature, which no
+                // listing names, are custody members all the same.
+                None if m.meta.path.starts_with(custody::format::CUSTODY_DIR.as_bytes()) => "custody",
+                None => "unknown",
+            };
+            let link = m
+                .meta
+                .linkpath
+                .as_deref()
+                .filter(|_| matches!(m.meta.kind, EntryKind::Symlink | EntryKind::HardLink));
             if self.json {
                 let path = PathText::from_bytes(&m.meta.path);
+                let link = link.map(PathText::from_bytes);
                 let obj = serde_json::json!({
                     "type": "member",
                     "offset": m.meta.offset,
                     "path": path.path,
                     "path_b64": path.path_b64,
+                    "linkpath": link.as_ref().and_then(|l| l.path.clone()),
+                    "linkpath_b64": link.as_ref().and_then(|l| l.path_b64.clone()),
                     "kind": m.meta.kind.name(),
                     "size": m.meta.size,
                     "status": status,
@@ -644,7 +709,12 @@ impl<W: Write> MemberSink for ListSink<W> {
                 serde_json::to_writer(&mut self.out, &obj)?;
                 writeln!(self.out)?;
             } else {
-                let path = source::display(&m.meta.path).escape_debug().to_string();
+                let mut path = source::display(&m.meta.path).escape_debug().to_string();
+                match (m.meta.kind, link) {
+                    (EntryKind::Symlink, Some(l)) => path += &format!(" -> {}", source::display(l).escape_debug()),
+                    (EntryKind::HardLink, Some(l)) => path += &format!(" link to {}", source::display(l).escape_debug()),
+                    _ => {}
+                }
                 let sha = m.sha256.as_deref().unwrap_or("-");
                 writeln!(
                     self.out,
@@ -688,6 +758,11 @@ fn run_list(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8>
     Ok(verdict_code(report.verdict))
 }
 
+/// Whether any trust anchor was named on the command line.
+fn trust_given(t: &TrustArgs) -> bool {
+    !(t.keys.is_empty() && t.allowed_signers.is_empty() && t.fingerprints.is_empty())
+}
+
 fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
@@ -706,7 +781,52 @@ fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) ->
     writeln!(o, "extracted {} members into {}{salvaged}", summary.extracted, into.display())?;
     if summary.skipped > 0 {
         writeln!(o, "not extracted: {} members", summary.skipped)?;
-        summary.each_skipped(|p, why| writeln!(o, "  {}: {why}", source::display(p).escape_debug()))?;
+        // With an untrusted signer every member that matches its listing is
+        // refused for that one reason: say it once, not once per member.
+        let untrusted = report.signer.as_ref().filter(|s| s.trusted_as.is_none());
+        if let (Some(signer), n @ 1..) = (untrusted, summary.skipped_matching) {
+            let fp = &signer.fingerprint;
+            let given = if trust_given(trust) {
+                "which is not among the keys given"
+            } else {
+                "and no trusted key was given"
+            };
+            writeln!(
+                o,
+                "  {n} of them match their signed listings, but the signer {fp} is not trusted ({given}).\n  \
+                 Name the signer's key to extract them proven: --key FILE.pub, --allowed-signers FILE, or \
+                 --fingerprint {fp} once checked against the custody form; or use --salvage to write them unproven."
+            )?;
+        }
+        summary.each_skipped(|p, why, matching| {
+            if matching && untrusted.is_some() {
+                return Ok(());
+            }
+            writeln!(o, "  {}: {why}", source::display(p).escape_debug())
+        })?;
+    }
+    if summary.not_restored > 0 {
+        let whose = if rustix::process::geteuid().is_root() {
+            "could not be restored"
+        } else {
+            "were not restored (owners and these bits are restored only when run as root)"
+        };
+        match &summary.not_restored_file {
+            Some(file) => writeln!(
+                o,
+                "not restored: the owner or setuid/setgid/sticky bits of {} members {whose}; {} lists them",
+                summary.not_restored,
+                file.display()
+            )?,
+            None => {
+                writeln!(
+                    o,
+                    "not restored: the owner or setuid/setgid/sticky bits of {} members {whose}:",
+                    summary.not_restored
+                )?;
+                summary.each_not_restored(|p, what| writeln!(o, "  {}: {what}", source::display(p).escape_debug()))?;
+            }
+        }
     }
     o.flush()?;
     Ok(verdict_code(report.verdict))

@@ -13,12 +13,13 @@ use crate::format::SIGNATURE_NAMESPACE;
 #[non_exhaustive]
 pub enum KeyError {
     /// The key file could not be read.
-    #[error("cannot read key file {path}: {source}. Check the path and its permissions.")]
+    // The cause is in the message, not the error chain, so that it is said once.
+    #[error("cannot read key file {path}: {cause}. Check the path and its permissions.")]
     Read {
         /// File involved.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not an OpenSSH key.
     #[error("{path} is not an OpenSSH {what} key ({reason}). Give a key made by `custody keygen` or `ssh-keygen -t ed25519`.")]
@@ -28,6 +29,44 @@ pub enum KeyError {
         /// `private` or `public`.
         what: &'static str,
         /// Parser message.
+        reason: String,
+    },
+    /// The key file is empty.
+    #[error(
+        "{path} is empty; it should hold an OpenSSH {what} key. Give the key file made by `custody keygen` or `ssh-keygen -t ed25519`."
+    )]
+    Empty {
+        /// File involved.
+        path: PathBuf,
+        /// `private` or `public`.
+        what: &'static str,
+    },
+    /// A public key was given where the private key is needed.
+    #[error("{path} is a public key, but collect signs and needs the private key file{hint}, or `--agent` to sign with a key held by ssh-agent.")]
+    PublicNotPrivate {
+        /// File involved.
+        path: PathBuf,
+        /// Where the private half probably is, as ` (PATH)`, or empty.
+        hint: String,
+    },
+    /// A private key was given where a public key is expected.
+    #[error("{path} is a private key, but a public key is expected here: pass {public} instead{hint}.")]
+    PrivateNotPublic {
+        /// File involved.
+        path: PathBuf,
+        /// The public half's usual path, `PATH.pub`.
+        public: String,
+        /// How to make that file when it does not exist, or empty.
+        hint: String,
+    },
+    /// A line of an allowed_signers file that ssh-keygen would refuse too.
+    #[error("{path} line {line} is not an OpenSSH allowed_signers line: {reason}. Lines are `principals [options] keytype base64 [comment]`, as ALLOWED SIGNERS in ssh-keygen(1) describes.")]
+    AllowedSigners {
+        /// File involved.
+        path: PathBuf,
+        /// Line number, from 1.
+        line: usize,
+        /// What is wrong with it.
         reason: String,
     },
     /// Not an ed25519 key.
@@ -61,12 +100,12 @@ pub enum KeyError {
     #[error("signing failed: {0}")]
     Sign(String),
     /// Writing a key file failed.
-    #[error("cannot write key file {path}: {source}. Check the directory exists and is writable.")]
+    #[error("cannot write key file {path}: {cause}. Check the directory exists and is writable.")]
     Write {
         /// File involved.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -116,14 +155,34 @@ impl Signer {
     /// Load an OpenSSH private key file, decrypting it with `passphrase`
     /// (called only when the key is encrypted).
     pub fn from_file(path: &Path, passphrase: impl FnOnce() -> Option<String>) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| KeyError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
-        let key = PrivateKey::from_openssh(&text).map_err(|e| KeyError::Malformed {
-            path: path.to_owned(),
-            what: "private",
-            reason: e.to_string(),
+        if text.trim().is_empty() {
+            return Err(KeyError::Empty {
+                path: path.to_owned(),
+                what: "private",
+            });
+        }
+        let key = PrivateKey::from_openssh(&text).map_err(|e| {
+            if first_key_line(&text).is_some_and(|l| PublicKey::from_openssh(l).is_ok()) {
+                // `k.pub` names its private half `k`.
+                let private = path.to_str().and_then(|p| p.strip_suffix(".pub")).map(Path::new);
+                KeyError::PublicNotPrivate {
+                    path: path.to_owned(),
+                    hint: private
+                        .filter(|p| p.is_file())
+                        .map(|p| format!(" ({})", p.display()))
+                        .unwrap_or_default(),
+                }
+            } else {
+                KeyError::Malformed {
+                    path: path.to_owned(),
+                    what: "private",
+                    reason: e.to_string(),
+                }
+            }
         })?;
         if key.algorithm() != ssh_key::Algorithm::Ed25519 {
             return Err(KeyError::NotEd25519 {
@@ -227,9 +286,9 @@ pub fn keygen(path: &Path, comment: &str) -> Result<PublicKey, KeyError> {
     let mut key = PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519).expect("ed25519 key generation does not fail");
     key.set_comment(comment);
     let text = key.to_openssh(LineEnding::LF).map_err(|e| KeyError::Sign(e.to_string()))?;
-    let write_err = |source| KeyError::Write {
+    let write_err = |cause| KeyError::Write {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -243,29 +302,51 @@ pub fn keygen(path: &Path, comment: &str) -> Result<PublicKey, KeyError> {
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     ));
     let line = format!("{}\n", key.public_key().to_openssh().map_err(|e| KeyError::Sign(e.to_string()))?);
-    std::fs::write(&pub_path, line).map_err(|source| KeyError::Write {
+    std::fs::write(&pub_path, line).map_err(|cause| KeyError::Write {
         path: pub_path.clone(),
-        source,
+        cause,
     })?;
     Ok(key.public_key().clone())
 }
 
 /// Read an OpenSSH public key file (first non-comment line).
 pub fn read_public_key(path: &Path) -> Result<PublicKey, KeyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| KeyError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .unwrap_or("");
-    PublicKey::from_openssh(line).map_err(|e| KeyError::Malformed {
-        path: path.to_owned(),
-        what: "public",
-        reason: e.to_string(),
+    let Some(line) = first_key_line(&text) else {
+        return Err(KeyError::Empty {
+            path: path.to_owned(),
+            what: "public",
+        });
+    };
+    PublicKey::from_openssh(line).map_err(|e| {
+        if line.starts_with("-----BEGIN ") && line.contains("PRIVATE KEY") {
+            let public = format!("{}.pub", path.display());
+            let hint = if Path::new(&public).is_file() {
+                String::new()
+            } else {
+                format!(" (make it with `ssh-keygen -y -f {} > {public}`)", path.display())
+            };
+            KeyError::PrivateNotPublic {
+                path: path.to_owned(),
+                public,
+                hint,
+            }
+        } else {
+            KeyError::Malformed {
+                path: path.to_owned(),
+                what: "public",
+                reason: e.to_string(),
+            }
+        }
     })
+}
+
+/// The first line that is neither blank nor a `#` comment, trimmed.
+fn first_key_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 /// A key the user trusts, with the name it is trusted under.
@@ -304,19 +385,28 @@ impl TrustAnchors {
     /// Add the keys of an OpenSSH `allowed_signers` file that may sign in
     /// custody's namespace.
     pub fn add_allowed_signers(&mut self, path: &Path) -> Result<(), KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| KeyError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
+        if first_key_line(&text).is_some_and(|l| l.starts_with("-----BEGIN ") && l.contains("PRIVATE KEY")) {
+            return Err(KeyError::Malformed {
+                path: path.to_owned(),
+                what: "allowed_signers",
+                reason:
+                    "it is a private key file; --allowed-signers takes lines `principals [options] ssh-ed25519 AAAA…`, with the public key"
+                        .into(),
+            });
+        }
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let parsed = parse_allowed_signer(line).ok_or_else(|| KeyError::Malformed {
+            let parsed = parse_allowed_signer(line).map_err(|reason| KeyError::AllowedSigners {
                 path: path.to_owned(),
-                what: "allowed_signers",
-                reason: format!("line {} is not `principals [options] key-type base64`", n + 1),
+                line: n + 1,
+                reason,
             })?;
             if parsed.cert_authority || !parsed.namespace_allowed(SIGNATURE_NAMESPACE) {
                 continue;
@@ -357,55 +447,149 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     go(pattern.as_bytes(), text.as_bytes())
 }
 
-/// Split the next whitespace-separated token, honouring double quotes.
-fn next_token(s: &str) -> Option<(&str, &str)> {
-    let s = s.trim_start();
-    if s.is_empty() {
-        return None;
+/// The principals field: up to the first blank, or a double-quoted string
+/// (as OpenSSH's `strdelimw` reads it). Returns it and the rest of the line.
+fn principals_field(line: &str) -> Result<(&str, &str), String> {
+    let line = line.trim_start();
+    if let Some(quoted) = line.strip_prefix('"') {
+        let end = quoted.find('"').ok_or("the quoted principals have no closing quote")?;
+        return Ok((&quoted[..end], &quoted[end + 1..]));
     }
-    let mut in_quotes = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            '"' => in_quotes = !in_quotes,
-            c if c.is_whitespace() && !in_quotes => return Some((&s[..i], &s[i..])),
-            _ => {}
-        }
-    }
-    Some((s, ""))
+    let end = line.find([' ', '\t']).unwrap_or(line.len());
+    Ok((&line[..end], &line[end..]))
 }
 
-fn parse_allowed_signer(line: &str) -> Option<AllowedSigner> {
-    let (principals, rest) = next_token(line)?;
-    let (mut tok, mut rest) = next_token(rest)?;
-    let mut cert_authority = false;
-    let mut namespaces = None;
-    if ssh_key::Algorithm::new(tok).is_err() {
-        for opt in tok.split(',') {
-            let lower = opt.to_ascii_lowercase();
-            if lower == "cert-authority" {
-                cert_authority = true;
-            } else if let Some(v) = lower.strip_prefix("namespaces=") {
-                let v = v.trim_matches('"');
-                namespaces = Some(v.split(',').map(str::to_owned).collect());
-            }
+/// Whether `word` names an SSH key type, which is how ssh-keygen tells a key
+/// from an options field.
+fn is_key_type(word: &str) -> bool {
+    word.ends_with("-cert-v01@openssh.com") || matches!(ssh_key::Algorithm::new(word), Ok(a) if !matches!(a, ssh_key::Algorithm::Other(_)))
+}
+
+/// Split off the options field: it ends at the first blank outside double
+/// quotes; `\"` inside quotes is a quote (OpenSSH's
+/// `sshkey_advance_past_options`).
+fn options_field(s: &str) -> Result<(&str, &str), String> {
+    let bytes = s.as_bytes();
+    let mut quoted = false;
+    let mut i = 0;
+    while i < bytes.len() && (quoted || (bytes[i] != b' ' && bytes[i] != b'\t')) {
+        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'"') {
+            i += 1;
+        } else if bytes[i] == b'"' {
+            quoted = !quoted;
         }
-        // Options that hold quoted commas were split above; re-read them whole.
-        if let Some(start) = tok.to_ascii_lowercase().find("namespaces=\"") {
-            let after = &tok[start + "namespaces=\"".len()..];
-            if let Some(end) = after.find('"') {
-                namespaces = Some(after[..end].split(',').map(str::to_owned).collect());
-            }
-        }
-        (tok, rest) = next_token(rest)?;
+        i += 1;
     }
-    let (b64, comment) = next_token(rest)?;
-    let key = PublicKey::from_openssh(&format!("{tok} {b64}{comment}")).ok()?;
-    Some(AllowedSigner {
+    if quoted {
+        return Err("a quoted option value has no closing quote".into());
+    }
+    Ok((&s[..i], &s[i..]))
+}
+
+/// `s` without its prefix `name`, compared ignoring ASCII case.
+fn strip_prefix_ignore_case<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    let head = s.get(..name.len())?;
+    head.eq_ignore_ascii_case(name).then(|| &s[name.len()..])
+}
+
+/// A double-quoted option value at the start of `s` (`\"` is a quote), and
+/// what follows it.
+fn quoted_value<'a>(s: &'a str, option: &str) -> Result<(String, &'a str), String> {
+    let body = s
+        .strip_prefix('"')
+        .ok_or_else(|| format!("the value of `{option}` must be in double quotes"))?;
+    let mut value = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((value, &body[i + 1..])),
+            '\\' if body[i + 1..].starts_with('"') => {
+                chars.next();
+                value.push('"');
+            }
+            c => value.push(c),
+        }
+    }
+    Err(format!("the value of `{option}` has no closing quote"))
+}
+
+/// Parse the options field as OpenSSH's `sshsigopt_parse` does:
+/// comma-separated, names in any case, values in double quotes (which may
+/// hold commas and blanks). Unknown options are refused, as ssh-keygen
+/// refuses them.
+fn parse_options(mut s: &str, signer: &mut AllowedSigner) -> Result<(), String> {
+    while !s.is_empty() {
+        if let Some(rest) = strip_prefix_ignore_case(s, "cert-authority") {
+            signer.cert_authority = true;
+            s = rest;
+        } else if let Some(rest) = strip_prefix_ignore_case(s, "namespaces=") {
+            if signer.namespaces.is_some() {
+                return Err("`namespaces` is given twice".into());
+            }
+            let (value, rest) = quoted_value(rest, "namespaces")?;
+            signer.namespaces = Some(value.split(',').map(str::to_owned).collect());
+            s = rest;
+        } else if let Some((name, rest)) = ["valid-after=", "valid-before="]
+            .iter()
+            .find_map(|name| strip_prefix_ignore_case(s, name).map(|rest| (name.trim_end_matches('='), rest)))
+        {
+            // Validity periods are not enforced (docs/FORMAT.md, notes).
+            s = quoted_value(rest, name)?.1;
+        }
+        match s.as_bytes().first() {
+            None => break,
+            Some(b',') if s.len() == 1 => return Err("the options end with a comma".into()),
+            Some(b',') => s = &s[1..],
+            Some(_) => {
+                // The option's text: up to the next comma outside quotes.
+                let mut quoted = false;
+                let end = s
+                    .bytes()
+                    .position(|b| {
+                        quoted ^= b == b'"';
+                        b == b',' && !quoted
+                    })
+                    .unwrap_or(s.len());
+                let unknown = &s[..end];
+                return Err(format!(
+                    "unknown option `{unknown}` (ssh-keygen knows cert-authority, namespaces=\"...\", valid-after=\"...\" and valid-before=\"...\")"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parse one allowed_signers line as ssh-keygen does: principals, then the
+/// key, or an options field and then the key.
+fn parse_allowed_signer(line: &str) -> Result<AllowedSigner, String> {
+    let (principals, rest) = principals_field(line)?;
+    let rest = rest.trim_start();
+    if principals.is_empty() || rest.is_empty() {
+        return Err("it has no key after the principals".into());
+    }
+    let first = rest.split([' ', '\t']).next().unwrap_or_default();
+    let (options, key_text) = if is_key_type(first) {
+        ("", rest)
+    } else {
+        let (options, after) = options_field(rest)?;
+        (options, after.trim_start())
+    };
+    if key_text.is_empty() {
+        return Err(format!("no key follows the options `{options}`"));
+    }
+    let key = PublicKey::from_openssh(key_text.trim_end()).map_err(|e| {
+        let word = key_text.split([' ', '\t']).next().unwrap_or_default();
+        format!("`{word} ...` is not a public key ({e})")
+    })?;
+    let mut signer = AllowedSigner {
         principals: principals.to_owned(),
-        cert_authority,
-        namespaces,
+        cert_authority: false,
+        namespaces: None,
         key,
-    })
+    };
+    parse_options(options, &mut signer)?;
+    Ok(signer)
 }
 
 /// Verify an armored SSHSIG over `msg` made by `key` in custody's namespace.
@@ -460,6 +644,42 @@ mod tests {
         assert!(c.namespace_allowed(SIGNATURE_NAMESPACE));
         let d = parse_allowed_signer(&format!("dave cert-authority {line}")).unwrap();
         assert!(d.cert_authority);
-        assert!(parse_allowed_signer("just-one-token").is_none());
+        assert!(parse_allowed_signer("just-one-token").is_err());
+    }
+
+    #[test]
+    fn allowed_signers_options_as_openssh_reads_them() {
+        let s = Signer::ephemeral();
+        let line = public_key_line(&s.public_key());
+        // The line docs/FORMAT.md §9 suggests: its value holds an `@`, which
+        // must not make the options field pass for a key type.
+        let a = parse_allowed_signer(&format!("custody namespaces=\"custody-checkpoint-v1@custody\" {line}")).unwrap();
+        assert!(a.namespace_allowed(SIGNATURE_NAMESPACE) && !a.cert_authority);
+        assert_eq!(a.key.key_data(), s.public_key().key_data());
+        // Names in any case; a quoted value with commas and blanks; options after it.
+        let b = parse_allowed_signer(&format!(
+            "bob NAMESPACES=\"file, git,custody-checkpoint-v1@custody\",Valid-After=\"20240101\" {line} a comment"
+        ))
+        .unwrap();
+        assert_eq!(b.namespaces.as_deref().unwrap().len(), 3);
+        assert!(b.namespace_allowed(SIGNATURE_NAMESPACE));
+        let c = parse_allowed_signer(&format!("carol Cert-Authority,namespaces=\"*\" {line}")).unwrap();
+        assert!(c.cert_authority);
+        // An escaped quote inside a value.
+        let d = parse_allowed_signer(&format!("dave namespaces=\"a\\\"b,custody-*\" {line}")).unwrap();
+        assert_eq!(d.namespaces.as_deref().unwrap()[0], "a\"b");
+        // What ssh-keygen refuses is refused, with the reason.
+        for (bad, why) in [
+            (format!("eve no-touch-required {line}"), "unknown option `no-touch-required`"),
+            (format!("eve namespaces=git {line}"), "double quotes"),
+            (format!("eve namespaces=\"git {line}"), "no closing quote"),
+            (format!("eve namespaces=\"a\",namespaces=\"b\" {line}"), "given twice"),
+            (format!("eve cert-authority, {line}"), "end with a comma"),
+            ("eve namespaces=\"git\"".to_string(), "no key follows"),
+            ("eve ssh-ed25519 AAAA-not-base64".to_string(), "not a public key"),
+        ] {
+            let err = parse_allowed_signer(&bad).map(|_| ()).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
     }
 }

@@ -183,7 +183,7 @@ pub struct Report {
     pub proven: Proven,
     /// Tar bytes read after the last verified checkpoint (not proven).
     pub unproven_tar_bytes: u64,
-    /// Members read after the last verified checkpoint (not proven).
+    /// Members read that no verified checkpoint proves (docs/FORMAT.md §10.4).
     pub unproven_members: u64,
     /// Every finding, in stream order.
     pub findings: Vec<Finding>,
@@ -238,6 +238,10 @@ pub struct MemberMeta {
     pub mtime: Timestamp,
     /// Link target.
     pub linkpath: Option<Vec<u8>>,
+    /// Owner (pax `uid`, else ustar).
+    pub uid: u64,
+    /// Group (pax `gid`, else ustar).
+    pub gid: u64,
 }
 
 /// Whether a member is proven by a signed checkpoint.
@@ -398,7 +402,11 @@ struct Verifier<'s> {
     all_good_so_far: bool,
     sealed: Option<Seal>,
     pending_segment_digest: Option<String>,
+    /// Members passed on that no verified checkpoint proves.
     unproven_members: u64,
+    /// Member indices of the `.json` and `.json.sig` of the last proven
+    /// checkpoint, which its signature proves wherever they are passed on.
+    proven_documents: [Option<u64>; 2],
     seal_proven: bool,
     /// Set after damage was skipped: the index in `segment_members` from
     /// which members' tar offsets are relative to an unknown loss.
@@ -462,6 +470,7 @@ pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn Mem
             sealed: None,
             pending_segment_digest: None,
             unproven_members: 0,
+            proven_documents: [None; 2],
             seal_proven: false,
             lost_from: None,
             stopped_at: None,
@@ -936,7 +945,7 @@ impl Verifier<'_> {
             self.find(FindingKind::CompressedDamage, msg, None, Some(frame_tar_start), Some(seq));
             let why = "it was read from a damaged zstd frame".to_string();
             let outcomes: Vec<MemberOutcome> = suspect.into_iter().map(|o| outcome(o, None, Proof::Altered(why.clone()))).collect();
-            self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+            self.deliver(outcomes, false)?;
         }
         match self.stream.inner.resync()? {
             None => {
@@ -995,12 +1004,24 @@ impl Verifier<'_> {
         self.settle();
         self.lost_from = None;
         let members = std::mem::take(&mut self.segment_members);
-        // The document and signature of a checkpoint already verified are
-        // not unproven evidence.
-        let proven = self.proven.checkpoints;
-        let verified_custody = |o: &Observed| doc::parse_checkpoint_path(&o.meta.path).is_some_and(|(seq, _)| seq <= proven);
-        self.unproven_members += members.iter().filter(|o| !verified_custody(o)).count() as u64;
         let outcomes: Vec<MemberOutcome> = members.into_iter().map(|o| outcome(o, None, Proof::Unproven)).collect();
+        self.deliver(outcomes, false)
+    }
+
+    /// Pass a segment's outcomes to the sink, counting the members no
+    /// verified checkpoint proves. `proven_segment`: they are the segment of
+    /// the checkpoint just proven. The last proven checkpoint's own
+    /// document and signature, which its signature proves, are proven
+    /// wherever they are passed on, unless found altered.
+    fn deliver(&mut self, mut outcomes: Vec<MemberOutcome>, proven_segment: bool) -> Result<(), VerifyError> {
+        for o in &mut outcomes {
+            let proven_document = self.proven_documents.contains(&Some(o.meta.index));
+            if proven_document && !matches!(o.proof, Proof::Altered(_)) {
+                o.proof = if self.trusted { Proof::Proven } else { Proof::MatchesListing };
+            } else if !proven_segment {
+                self.unproven_members += 1;
+            }
+        }
         self.sink.segment(&outcomes).map_err(VerifyError::Sink)
     }
 
@@ -1116,9 +1137,8 @@ impl Verifier<'_> {
                         self.checkpoint_seq + 1
                     );
                     self.find(FindingKind::CompressedDamage, msg, None, None, Some(self.checkpoint_seq + 1));
-                    self.unproven_members += before.len() as u64;
                     let outcomes: Vec<MemberOutcome> = before.into_iter().map(|o| outcome(o, None, Proof::Unproven)).collect();
-                    self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+                    self.deliver(outcomes, false)?;
                 }
                 if seq > self.checkpoint_seq + 1 {
                     let evidence = |o: &Observed| !o.meta.path.starts_with(crate::format::CUSTODY_DIR.as_bytes());
@@ -1174,9 +1194,10 @@ impl Verifier<'_> {
         self.report_collection_facts(&cp);
         let listed = std::mem::take(&mut cp.members);
         let outcomes = self.outcomes(members, listed, in_order, proven_segment, digests_known);
-        self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
-        drop(outcomes);
-        if proven_segment && self.proven.checkpoints + 1 == seq {
+        let proves = proven_segment && self.proven.checkpoints + 1 == seq;
+        self.deliver(outcomes, proves)?;
+        if proves {
+            self.proven_documents = [Some(m.meta.index), Some(sig.meta.index)];
             self.proven = Proven {
                 checkpoints: seq,
                 tar_bytes: cp.range.end,
@@ -1209,7 +1230,7 @@ impl Verifier<'_> {
             .into_iter()
             .map(|o| outcome(o, None, Proof::Altered(why.to_string())))
             .collect();
-        self.sink.segment(&outcomes).map_err(VerifyError::Sink)?;
+        self.deliver(outcomes, false)?;
         self.checkpoint_seq = seq;
         self.prev_end = m.meta.offset;
         self.chain = chain;
@@ -1383,6 +1404,7 @@ impl Verifier<'_> {
                 self.segment_overflow
             );
             self.find(FindingKind::MemberUnlisted, msg, None, None, Some(seq));
+            self.unproven_members += self.segment_overflow;
             self.segment_overflow = 0;
         }
         if self.segment_members.len() == cp.members.len() && self.segment_members.iter().zip(&cp.members).all(|(o, l)| is_listed_as(o, l)) {
@@ -1583,7 +1605,7 @@ impl Verifier<'_> {
         self.settle();
         let members = std::mem::take(&mut self.segment_members);
         let outcomes: Vec<MemberOutcome> = members.into_iter().map(|o| outcome(o, None, proof.clone())).collect();
-        self.sink.segment(&outcomes).map_err(VerifyError::Sink)
+        self.deliver(outcomes, false)
     }
 
     fn data_after_seal(&mut self, offset: u64) {
@@ -1640,7 +1662,8 @@ impl Verifier<'_> {
         } else {
             self.stream.pos.saturating_sub(self.proven.tar_bytes)
         };
-        let unproven_members = if sealed { 0 } else { self.unproven_members };
+        // Members kept out of a segment that no checkpoint closed.
+        let unproven_members = if sealed { 0 } else { self.unproven_members + self.segment_overflow };
         Report {
             verdict,
             archive_id: self.header.as_ref().map(|h| h.archive_id.clone()),
@@ -1682,6 +1705,8 @@ fn member_meta(index: u64, offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8
             nanos: 0,
         }),
         linkpath: get(b"linkpath").or_else(|| (!ustar.linkname.is_empty()).then(|| ustar.linkname.clone())),
+        uid: text(b"uid").and_then(|s| s.parse().ok()).unwrap_or(ustar.uid),
+        gid: text(b"gid").and_then(|s| s.parse().ok()).unwrap_or(ustar.gid),
     }
 }
 
