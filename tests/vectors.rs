@@ -279,6 +279,51 @@ fn regenerate() {
         "two compressed bytes inverted mid-archive",
     );
 
+    // The manifest states each file's content SHA-256 (the listing does not
+    // repeat it): a changed line is caught, and so is a file changed
+    // together with its line, though only the manifest is named then.
+    let (m1, _) = span(&list, "checkpoint-000002.sha256");
+    let mut t = tar.clone();
+    let d = m1 + 1536;
+    t[d] = if t[d] == b'0' { b'1' } else { b'0' };
+    w(
+        "manifest-line-changed",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["content-altered", "segment-digest-mismatch"],
+        "the first hex digit of a line of checkpoint 2's manifest changed",
+    );
+
+    let (a3, _) = span(&list, "logs/app-3.log");
+    let mut t = tar.clone();
+    t[a3 + 1536 + 5] ^= 0x01;
+    let size = String::from_utf8_lossy(&t[a3..a3 + 1024])
+        .split('\n')
+        .find_map(|r| r.split_once(" size=").map(|(_, v)| v.parse::<usize>().unwrap()))
+        .unwrap();
+    let new = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&t[a3 + 1536..a3 + 1536 + size]));
+    let (mf, mf_end) = span(&list, "checkpoint-000002.sha256");
+    let body_at = mf + 1536;
+    let line = t[body_at..mf_end]
+        .windows(9)
+        .position(|w| w == b"app-3.log")
+        .expect("app-3.log is in segment 2")
+        + body_at;
+    let line_start = t[..line]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(body_at, |i| (i + 1).max(body_at));
+    t[line_start..line_start + 64].copy_from_slice(new.as_bytes());
+    w(
+        "content-and-manifest-changed",
+        &z(&t),
+        "signer",
+        "tampered",
+        &["content-altered", "segment-digest-mismatch"],
+        "a log file's content and its manifest line changed together",
+    );
+
     // Splice: checkpoint 2 of another archive signed by the same key.
     let other_archive = tmp.path().join("other.tar.zst");
     collect(&src, &other_archive, &out.join("signer"), &["--checkpoint-members", "2"]);
