@@ -369,6 +369,9 @@ struct Observed {
     /// The number under which the content hasher computes `sha256`, until
     /// [`Verifier::settle`] fills it in.
     pending: Option<u64>,
+    /// The number under which the segment hasher computes `header_digest`,
+    /// until it is settled likewise.
+    pending_header: Option<u64>,
     /// Content, kept only for custody documents.
     content: Option<Vec<u8>>,
     /// Raw header bytes (for canonical checks of custody members).
@@ -604,8 +607,7 @@ impl Verifier<'_> {
         if let Some((_, false)) = doc::parse_checkpoint_path(&meta.path) {
             self.end_segment_bytes();
         }
-        self.segment.update(&header_bytes);
-        let header_digest = doc::header_digest(&header_bytes);
+        let header_number = self.segment.update_header(&header_bytes);
         self.sink.start(&meta).map_err(VerifyError::Sink)?;
         // Only the documents the verifier reads are kept: the header, the
         // checkpoints with their signatures, and the manifests, which hold
@@ -618,9 +620,10 @@ impl Verifier<'_> {
             && meta.stored_size <= MAX_DOCUMENT_LEN;
         let mut observed = Observed {
             meta,
-            header_digest,
+            header_digest: String::new(),
             sha256: None,
             pending: None,
+            pending_header: Some(header_number),
             content: keep.then(|| Vec::with_capacity(stored_size as usize)),
             // Only custody members' headers are compared byte for byte; an
             // evidence member's header is known by its digest, which keeps
@@ -774,7 +777,7 @@ impl Verifier<'_> {
     /// hasher has computed them. Called before members leave the segment.
     fn settle(&mut self) {
         for o in &mut self.segment_members {
-            settle(&mut self.content, o);
+            settle(&mut self.content, &mut self.segment, o);
         }
     }
 
@@ -1030,12 +1033,12 @@ impl Verifier<'_> {
         // Digests are settled in stream order: the segment's, then the
         // document's and its signature's, before anything else is read.
         self.settle();
-        settle(&mut self.content, &mut m);
+        settle(&mut self.content, &mut self.segment, &mut m);
         let segment_digest = self.pending_segment_digest.take().unwrap_or_default();
         let json_offset = m.meta.offset;
         let mut sig = match self.next_member()? {
             Next::Member(mut s) if doc::parse_checkpoint_path(&s.meta.path) == Some((seq, true)) => {
-                settle(&mut self.content, &mut s);
+                settle(&mut self.content, &mut self.segment, &mut s);
                 s
             }
             Next::Member(s) => {
@@ -1744,14 +1747,20 @@ impl From<sparse::SparseError> for DigestError {
 }
 
 /// Fill in a member's content digests from the content hasher.
-fn settle(content: &mut ContentHasher, o: &mut Observed) {
+fn settle(content: &mut ContentHasher, segment: &mut SegmentHasher, o: &mut Observed) {
+    if let Some(number) = o.pending_header.take() {
+        o.header_digest = segment.header_digest(number);
+    }
     if let Some(number) = o.pending.take() {
         o.sha256 = Some(content.digest(number));
     }
 }
 
 fn outcome(o: Observed, entry: Option<MemberEntry>, proof: Proof) -> MemberOutcome {
-    debug_assert!(o.pending.is_none(), "digests are settled before members leave the segment");
+    debug_assert!(
+        o.pending.is_none() && o.pending_header.is_none(),
+        "digests are settled before members leave the segment"
+    );
     MemberOutcome {
         sha256: o.sha256,
         meta: o.meta,
@@ -1761,7 +1770,10 @@ fn outcome(o: Observed, entry: Option<MemberEntry>, proof: Proof) -> MemberOutco
 }
 
 fn as_entry(o: &Observed) -> MemberEntry {
-    debug_assert!(o.pending.is_none(), "digests are settled before members are compared");
+    debug_assert!(
+        o.pending.is_none() && o.pending_header.is_none(),
+        "digests are settled before members are compared"
+    );
     MemberEntry {
         offset: o.meta.offset,
         path: PathText::from_bytes(&o.meta.path),
@@ -1778,7 +1790,10 @@ fn as_entry(o: &Observed) -> MemberEntry {
 /// Whether the observed member is the one listed as `l`, at its offset
 /// (the same as comparing [`as_entry`] with `l`, without building it).
 fn is_listed_as(o: &Observed, l: &MemberEntry) -> bool {
-    debug_assert!(o.pending.is_none(), "digests are settled before members are compared");
+    debug_assert!(
+        o.pending.is_none() && o.pending_header.is_none(),
+        "digests are settled before members are compared"
+    );
     o.meta.offset == l.offset
         && l.path.is(&o.meta.path)
         && o.meta.kind.name() == l.kind

@@ -372,9 +372,7 @@ pub const HEADER_DIGEST_HEX: usize = 16;
 
 /// The header digest of a member's header bytes (see [`HEADER_DIGEST_HEX`]).
 pub fn header_digest(header_bytes: &[u8]) -> HexDigest {
-    let mut d = hex::encode(Sha256::digest(header_bytes));
-    d.truncate(HEADER_DIGEST_HEX);
-    d
+    hex::encode(&Sha256::digest(header_bytes)[..HEADER_DIGEST_HEX / 2])
 }
 
 /// Whether a listed member's content SHA-256 is written on its line of the
