@@ -475,7 +475,8 @@ impl SegmentHasher {
             self.flush();
         }
         if bytes.len() >= GATHER {
-            self.send(SegmentMsg::Bytes(bytes.to_vec(), vec![0..bytes.len()]));
+            let whole = std::iter::once(0..bytes.len()).collect();
+            self.send(SegmentMsg::Bytes(bytes.to_vec(), whole));
         } else {
             let at = self.small.len();
             self.small.extend_from_slice(bytes);
