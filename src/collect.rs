@@ -237,6 +237,8 @@ pub struct Collector<'a, W: Write + Send + 'static> {
     /// Indices in `segment_members` of members whose digests the writer
     /// thread has not reported yet, in stream order.
     pending: VecDeque<usize>,
+    /// Likewise for header digests.
+    pending_headers: VecDeque<usize>,
     signer: &'a mut Signer,
     opts: CollectOptions,
     archive_id: String,
@@ -270,6 +272,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             out: Out::Direct(Box::new(out)),
             pos: 0,
             pending: VecDeque::new(),
+            pending_headers: VecDeque::new(),
             signer,
             archive_id: hex::encode(id),
             chain: String::new(),
@@ -384,8 +387,10 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         self.out = Out::Direct(stream);
         served.map_err(|e| self.output_err(e))?;
         for r in replies.try_iter() {
-            if let Reply::Member(sha) = r {
-                self.fill_digest(sha);
+            match r {
+                Reply::Member(sha) => self.fill_digest(sha),
+                Reply::Header(d) => self.fill_header_digest(d),
+                _ => {}
             }
         }
         walked?;
@@ -557,6 +562,11 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         Ok(None)
     }
 
+    fn fill_header_digest(&mut self, digest: String) {
+        let i = self.pending_headers.pop_front().expect("a member awaits this header digest");
+        self.segment_members[i].header_digest = digest;
+    }
+
     fn fill_digest(&mut self, sha: String) {
         let i = self.pending.pop_front().expect("a member awaits this digest");
         self.segment_members[i].sha256 = Some(sha);
@@ -576,6 +586,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             };
             match reply.map_err(|e| self.output_err(e))? {
                 Reply::Member(sha) => self.fill_digest(sha),
+                Reply::Header(d) => self.fill_header_digest(d),
                 Reply::Synced => return Ok(None),
                 Reply::Segment(d) => return Ok(Some(d)),
             }
@@ -810,17 +821,27 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         self.finish_member(m, offset, header_digest, true)
     }
 
-    fn write_header(&mut self, h: &MemberHeader) -> Result<(u64, String), CollectError> {
+    /// Write a member's header; its header digest now, or later from the
+    /// writer thread (`None`), which hashes it off the walking thread.
+    fn write_header(&mut self, h: &MemberHeader) -> Result<(u64, Option<String>), CollectError> {
         let offset = self.pos;
         let bytes = h.encode();
-        let header_digest = doc::header_digest(&bytes);
-        self.raw(&bytes)?;
-        Ok((offset, header_digest))
+        let len = bytes.len() as u64;
+        let mut now = None;
+        self.emit(
+            len,
+            |s| {
+                now = Some(doc::header_digest(&bytes));
+                s.raw(&bytes)
+            },
+            || Msg::Header(bytes.clone()),
+        )?;
+        Ok((offset, now))
     }
 
     /// Pad the member's content and list it; `content` when it has some
     /// (its digests come from the stream).
-    fn finish_member(&mut self, m: Member, offset: u64, header_digest: String, content: bool) -> Result<(), CollectError> {
+    fn finish_member(&mut self, m: Member, offset: u64, header_digest: Option<String>, content: bool) -> Result<(), CollectError> {
         let h = m.header;
         let sha256 = if content { self.end_content()? } else { None };
         self.raw_zeros(tar::padding(h.size) as u64)?;
@@ -832,13 +853,16 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             path: PathText::from_bytes(&h.path),
             kind: h.kind.name().into(),
             size: logical_size,
-            header_digest,
+            header_digest: header_digest.clone().unwrap_or_default(),
             sha256,
             status: m.status,
             detail: m.detail,
             inode: m.inode,
         };
         self.record(entry, m.evidence);
+        if header_digest.is_none() {
+            self.pending_headers.push_back(self.segment_members.len() - 1);
+        }
         if awaiting {
             self.pending.push_back(self.segment_members.len() - 1);
         }
@@ -1182,7 +1206,7 @@ impl Pipe {
     fn push(&mut self, msg: Msg, now: bool) -> io::Result<()> {
         self.batch_bytes += match &msg {
             Msg::Content(_, n) => *n,
-            Msg::Raw(b) => b.len(),
+            Msg::Raw(b) | Msg::Header(b) => b.len(),
             _ => 0,
         };
         self.batch.push(msg);

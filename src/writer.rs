@@ -467,6 +467,8 @@ fn cut_offset(start: u64) -> u64 {
 pub(crate) enum Msg {
     /// Header or padding bytes.
     Raw(Vec<u8>),
+    /// A member's header bytes: reply with their header digest.
+    Header(Vec<u8>),
     RawZeros(u64),
     /// A member's content begins.
     Begin,
@@ -490,6 +492,8 @@ pub(crate) enum Msg {
 pub(crate) enum Reply {
     /// Content SHA-256 of the next member whose content ended, in order.
     Member(String),
+    /// Header digest of the next member whose header was sent, in order.
+    Header(String),
     Synced,
     Segment(String),
 }
@@ -507,6 +511,10 @@ pub(crate) fn serve<W: Write + Send + 'static>(
     for msg in rx.into_iter().flatten() {
         match msg {
             Msg::Raw(b) => stream.raw(&b)?,
+            Msg::Header(b) => {
+                stream.raw(&b)?;
+                let _ = replies.send(Reply::Header(crate::format::doc::header_digest(&b)));
+            }
             Msg::RawZeros(n) => stream.raw_zeros(n)?,
             Msg::Begin => stream.begin_member(),
             Msg::Content(b, n) => {
