@@ -123,8 +123,28 @@ fn points(seed: u64, n: usize, below: u64) -> Vec<u64> {
         .collect()
 }
 
+/// The most a pipe holds as created: 16 pages (Linux `PIPE_DEF_BUFFERS`),
+/// whatever the page size; a user over `pipe-user-pages-soft` gets less.
+fn pipe_capacity() -> u64 {
+    let page_kib = std::fs::read_to_string("/proc/self/smaps")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("KernelPageSize:")?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .unwrap_or(64);
+    16 * page_kib * 1024
+}
+
 #[test]
 fn sigkill_at_many_points_with_pipe_output_leaves_incomplete_evidence() {
+    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     make_text_tree(&src, 400);
@@ -133,15 +153,30 @@ fn sigkill_at_many_points_with_pipe_output_leaves_incomplete_evidence() {
     let full = dir.path().join("full.tar.zst");
     collect(&src, &full, &key, &["--checkpoint-members", "25", "--threads", "1"]);
     let total = std::fs::metadata(&full).unwrap().len();
+    // Once the test has read `at` bytes, the collector can put at most a
+    // pipe's capacity more into the pipe before the kill: with `at` closer
+    // to the end than that, the whole archive could get through, sealed and
+    // verified. Kill points stay below the end by the capacity and by 64 KiB
+    // for runs whose archives differ in size (random archive ids and times
+    // compress differently, a slow run has a checkpoint by time more). Then
+    // the collector is always still blocked on the pipe when it is killed.
+    let first = 64 * 1024;
+    let last = total.saturating_sub(pipe_capacity() + 64 * 1024);
+    assert!(last > first + 256 * 1024, "the archive ({total} bytes) leaves room for kill points");
     let mut salvaged = 0;
-    for (i, at) in points(7, 6, total).into_iter().enumerate() {
-        let at = at.max(64 * 1024);
+    for (i, at) in points(7, 6, last - first).into_iter().enumerate() {
+        let at = first + at;
         let mut child = spawn_collect(&src, &key, "-", &[]);
         let mut stdout = child.stdout.take().unwrap();
         let mut got = vec![0u8; at as usize];
         let n = read_up_to(&mut stdout, &mut got);
         child.kill().unwrap();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "the collection was killed at byte {at} of {total}, not ended on its own: {status:?}"
+        );
         // Whatever the pipe still holds was written before the kill.
         let mut rest = Vec::new();
         let _ = stdout.read_to_end(&mut rest);
