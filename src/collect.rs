@@ -104,8 +104,9 @@ pub struct CollectOptions {
     /// Compression threads (1 to [`MAX_THREADS`]; more are taken as that).
     pub threads: usize,
     /// Set to a signal number to stop the collection: the member being read
-    /// is cut short (zero-filled, status `interrupted`), a final signed
-    /// checkpoint is written, and no seal.
+    /// is cut short (zero-filled, status `interrupted`), the directories
+    /// still being walked are written (innermost first, each with a detail
+    /// saying so), then a final signed checkpoint, and no seal.
     pub stop: Option<Arc<AtomicUsize>>,
 }
 
@@ -404,6 +405,8 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         let sources = self.opts.sources.clone();
         let walk_opts = self.opts.walk.clone();
         let mut failure: Option<CollectError> = None;
+        let stop = self.opts.stop.clone();
+        let stopped = || stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst) != 0);
         let (jobs, job_rx) = mpsc::sync_channel::<SourceEntry>(AHEAD_ENTRIES);
         let (done_tx, done) = mpsc::channel();
         let walked = std::thread::scope(|scope| {
@@ -424,17 +427,19 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
                 window: VecDeque::new(),
                 bytes: 0,
             };
-            let walked = source::walk(&sources, &walk_opts, |item| {
-                if self.stop_signal().is_some() {
-                    return Err(io::Error::other("collection stopped by a signal"));
-                }
+            // A stop ends the walk before its next entry; the directories it
+            // was still walking then come here, cheaply (no file is read), so
+            // that none is missing from the archive.
+            let walked = source::walk(&sources, &walk_opts, stopped, |item| {
                 self.walked(&mut ahead, item).map_err(|e| {
                     failure = Some(e);
                     io::Error::other("collection stopped")
                 })
             });
             // What the walk ran ahead with is archived too, unless the
-            // output failed.
+            // output failed: files already read are written whole, and a
+            // file still to be read after a stop is cut short like the one
+            // being read when it came.
             while failure.is_none() && !ahead.window.is_empty() {
                 if let Err(e) = self.next_in_order(&mut ahead) {
                     failure = Some(e);
@@ -445,14 +450,13 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
         if let Some(e) = failure {
             return Err(e);
         }
-        if self.stop_signal().is_some() {
-            return Ok(());
-        }
         match walked {
             Ok(stats) => {
                 self.without_noatime += stats.dirs_without_noatime;
                 Ok(())
             }
+            // `run` signs a final checkpoint for a stop, whatever the walk met.
+            Err(_) if self.stop_signal().is_some() => Ok(()),
             Err(e) => Err(self.output_err(e)),
         }
     }
@@ -495,6 +499,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
     fn archive_item(&mut self, item: WalkItem) -> Result<(), CollectError> {
         match item {
             WalkItem::Entry(e) => self.archive_entry(&e),
+            WalkItem::Unfinished(e) => self.archive_unfinished_dir(&e),
             WalkItem::Skipped { archive_path, reason } => {
                 self.totals.skipped += 1;
                 self.segment_doc_bytes += 2 * archive_path.len() as u64 + reason.len() as u64 + 64;
@@ -505,6 +510,20 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
                 Ok(())
             }
         }
+    }
+
+    /// A directory the walk was still listing when the collection stopped:
+    /// its member, from the metadata the walk took, with a detail saying
+    /// that the entries not walked yet are not in the archive. Its own
+    /// metadata is whole, so its status is `ok` (FORMAT.md §7, "Stopping").
+    fn archive_unfinished_dir(&mut self, e: &SourceEntry) -> Result<(), CollectError> {
+        let xattrs = read_xattrs(XattrSource::Path(&e.xattr_path()));
+        let mut m = self.evidence_member(e, &e.metadata, EntryKind::Directory, 0, xattrs);
+        let by = self.stop_signal().map_or_else(String::new, |s| format!(" by {}", signal_name(s)));
+        m.note(format!(
+            "collection stopped{by} before all its entries were walked; those not walked are not in the archive"
+        ));
+        self.write_member(m, None)
     }
 
     /// Send, or write, bytes of the tar stream.

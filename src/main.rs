@@ -432,14 +432,19 @@ impl ProgressBar {
                 one_file_system: true,
                 never_collect: Vec::new(),
             };
-            let _ = source::walk(&sources, &opts, |item| {
-                if let source::WalkItem::Entry(e) = item {
-                    if e.metadata.is_file() {
-                        total += e.metadata.size;
+            let _ = source::walk(
+                &sources,
+                &opts,
+                || false,
+                |item| {
+                    if let source::WalkItem::Entry(e) = item {
+                        if e.metadata.is_file() {
+                            total += e.metadata.size;
+                        }
                     }
-                }
-                Ok(())
-            });
+                    Ok(())
+                },
+            );
             scan_bar.set_length(total);
         });
         ProgressBar { bar: Some(bar) }

@@ -155,6 +155,10 @@ fn proc_fd_available() -> bool {
 pub enum WalkItem {
     /// An entry to archive, with its `statx` metadata.
     Entry(SourceEntry),
+    /// A directory the walk was still in when it was asked to stop: not
+    /// everything in it was visited, and what was not is not reported at
+    /// all. Its metadata is that taken when the walk reached it.
+    Unfinished(SourceEntry),
     /// An entry passed over, and why.
     Skipped {
         /// Archive path it would have had.
@@ -269,6 +273,8 @@ pub struct WalkOptions {
 pub struct WalkStats {
     /// Directories listed without `O_NOATIME` because the kernel refused it.
     pub dirs_without_noatime: u64,
+    /// Whether `stop` ended the walk before it was through.
+    pub stopped: bool,
 }
 
 /// Archive path of the directory that holds custody's own members.
@@ -332,7 +338,8 @@ fn list_dir(dir: Option<&OwnedFd>, name: &[u8], stats: &mut WalkStats) -> std::i
 }
 
 /// Walk `sources` in order, calling `visit` for every item. Sources must exist
-/// (checked by the caller before the archive is started).
+/// (checked by the caller before the archive is started). An error from
+/// `visit` ends the walk at once and is returned.
 ///
 /// The walk is depth first, siblings in the byte order of their names, and
 /// each directory it descends into is reported after everything in it
@@ -341,15 +348,35 @@ fn list_dir(dir: Option<&OwnedFd>, name: &[u8], stats: &mut WalkStats) -> std::i
 /// meets a member outside that directory (GNU tar) then sets it only once
 /// nothing more is written inside. Memory grows with the depth of the tree:
 /// one listing and one entry per directory being walked.
-pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkItem) -> std::io::Result<()>) -> std::io::Result<WalkStats> {
+///
+/// `stop` is asked before each step. Once it says yes, the walk examines
+/// nothing more: it reports the directories it is still walking, innermost
+/// first (so still after their contents), each whose names were all visited
+/// as an [`WalkItem::Entry`] and the others as [`WalkItem::Unfinished`],
+/// and returns with [`WalkStats::stopped`] set. That costs no reads, only
+/// the `visit` of at most one entry per level of the tree.
+pub fn walk(
+    sources: &[PathBuf],
+    opts: &WalkOptions,
+    mut stop: impl FnMut() -> bool,
+    mut visit: impl FnMut(WalkItem) -> std::io::Result<()>,
+) -> std::io::Result<WalkStats> {
     let mut stats = WalkStats::default();
     for src in sources {
+        if stop() {
+            stats.stopped = true;
+            break;
+        }
         let root = absolute(src)?;
         let root_name = root.as_os_str().as_bytes().to_vec();
         let root_dev = statx_at(None, &root_name).map(|m| m.dev).ok();
         let mut stack: Vec<Level> = Vec::new();
         let mut next: Option<(Option<Arc<OwnedFd>>, PathBuf, Vec<u8>)> = Some((None, root.clone(), root_name));
         loop {
+            if stop() {
+                stats.stopped = true;
+                return unwind(stack, visit).map(|()| stats);
+            }
             let (parent, path, name) = match next.take() {
                 Some(n) => n,
                 None => {
@@ -433,7 +460,100 @@ pub fn walk(sources: &[PathBuf], opts: &WalkOptions, mut visit: impl FnMut(WalkI
     Ok(stats)
 }
 
+/// Report the directories of a stopped walk, innermost first: those whose
+/// names have all been visited (each inner one too) are finished, the rest
+/// are not.
+fn unwind(mut stack: Vec<Level>, mut visit: impl FnMut(WalkItem) -> std::io::Result<()>) -> std::io::Result<()> {
+    let mut finished = true;
+    while let Some(mut level) = stack.pop() {
+        finished = finished && level.names.next().is_none();
+        visit(if finished {
+            WalkItem::Entry(level.entry)
+        } else {
+            WalkItem::Unfinished(level.entry)
+        })?;
+    }
+    Ok(())
+}
+
 /// The text of a path for messages.
 pub fn display(path: &[u8]) -> String {
     OsStr::from_bytes(path).to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> WalkOptions {
+        WalkOptions {
+            excludes: GlobSet::empty(),
+            one_file_system: true,
+            never_collect: Vec::new(),
+        }
+    }
+
+    /// What a walk reports, as `E`ntry, `U`nfinished or `S`kipped and the
+    /// path below `root`, stopping once `stop_after` has been visited.
+    fn walked(root: &Path, stop_after: Option<&str>) -> (Vec<String>, bool) {
+        let stop = std::cell::Cell::new(false);
+        let mut seen = Vec::new();
+        let base = archive_path_for(root);
+        let rel = |p: &[u8]| display(p.strip_prefix(base.as_slice()).unwrap_or(p));
+        let stats = walk(
+            &[root.to_path_buf()],
+            &opts(),
+            || stop.get(),
+            |item| {
+                let (kind, path) = match &item {
+                    WalkItem::Entry(e) => ("E", rel(&e.archive_path)),
+                    WalkItem::Unfinished(e) => ("U", rel(&e.archive_path)),
+                    WalkItem::Skipped { archive_path, .. } => ("S", rel(archive_path)),
+                };
+                if stop_after == Some(path.as_str()) {
+                    stop.set(true);
+                }
+                seen.push(format!("{kind} {path}"));
+                Ok(())
+            },
+        )
+        .unwrap();
+        (seen, stats.stopped)
+    }
+
+    #[test]
+    fn a_stopped_walk_reports_the_directories_it_is_in_innermost_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("r");
+        for d in ["a/b", "a/c", "z"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in ["a/b/f", "a/b/g", "a/c/f", "a/h", "z/f"] {
+            std::fs::write(root.join(f), f).unwrap();
+        }
+        let (all, stopped) = walked(&root, None);
+        assert!(!stopped);
+        let want = [
+            "E /a/b/f", "E /a/b/g", "E /a/b", "E /a/c/f", "E /a/c", "E /a/h", "E /a", "E /z/f", "E /z", "E ",
+        ];
+        assert_eq!(all, want);
+
+        // Inside a/b with g still to walk: every level is unfinished.
+        let (seen, stopped) = walked(&root, Some("/a/b/f"));
+        assert!(stopped);
+        assert_eq!(seen, ["E /a/b/f", "U /a/b", "U /a", "U "]);
+
+        // After a/b's last name: a/b is finished, a and the root are not.
+        let (seen, _) = walked(&root, Some("/a/b/g"));
+        assert_eq!(seen, ["E /a/b/f", "E /a/b/g", "E /a/b", "U /a", "U "]);
+
+        // After a/b itself: nothing is reported twice.
+        let (seen, _) = walked(&root, Some("/a/b"));
+        assert_eq!(seen, ["E /a/b/f", "E /a/b/g", "E /a/b", "U /a", "U "]);
+
+        // After the last entry below the root, only the root is left, finished.
+        let (seen, stopped) = walked(&root, Some("/z"));
+        assert!(stopped);
+        assert_eq!(seen, all);
+    }
 }

@@ -123,8 +123,28 @@ fn points(seed: u64, n: usize, below: u64) -> Vec<u64> {
         .collect()
 }
 
+/// The most a pipe holds as created: 16 pages (Linux `PIPE_DEF_BUFFERS`),
+/// whatever the page size; a user over `pipe-user-pages-soft` gets less.
+fn pipe_capacity() -> u64 {
+    let page_kib = std::fs::read_to_string("/proc/self/smaps")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("KernelPageSize:")?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .unwrap_or(64);
+    16 * page_kib * 1024
+}
+
 #[test]
 fn sigkill_at_many_points_with_pipe_output_leaves_incomplete_evidence() {
+    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     make_text_tree(&src, 400);
@@ -133,15 +153,30 @@ fn sigkill_at_many_points_with_pipe_output_leaves_incomplete_evidence() {
     let full = dir.path().join("full.tar.zst");
     collect(&src, &full, &key, &["--checkpoint-members", "25", "--threads", "1"]);
     let total = std::fs::metadata(&full).unwrap().len();
+    // Once the test has read `at` bytes, the collector can put at most a
+    // pipe's capacity more into the pipe before the kill: with `at` closer
+    // to the end than that, the whole archive could get through, sealed and
+    // verified. Kill points stay below the end by the capacity and by 64 KiB
+    // for runs whose archives differ in size (random archive ids and times
+    // compress differently, a slow run has a checkpoint by time more). Then
+    // the collector is always still blocked on the pipe when it is killed.
+    let first = 64 * 1024;
+    let last = total.saturating_sub(pipe_capacity() + 64 * 1024);
+    assert!(last > first + 256 * 1024, "the archive ({total} bytes) leaves room for kill points");
     let mut salvaged = 0;
-    for (i, at) in points(7, 6, total).into_iter().enumerate() {
-        let at = at.max(64 * 1024);
+    for (i, at) in points(7, 6, last - first).into_iter().enumerate() {
+        let at = first + at;
         let mut child = spawn_collect(&src, &key, "-", &[]);
         let mut stdout = child.stdout.take().unwrap();
         let mut got = vec![0u8; at as usize];
         let n = read_up_to(&mut stdout, &mut got);
         child.kill().unwrap();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "the collection was killed at byte {at} of {total}, not ended on its own: {status:?}"
+        );
         // Whatever the pipe still holds was written before the kill.
         let mut rest = Vec::new();
         let _ = stdout.read_to_end(&mut rest);
@@ -284,4 +319,170 @@ fn a_full_disk_stops_the_collector_with_exit_3() {
     let report = assert_incomplete(&copy, &key);
     assert!(report["proven"]["checkpoints"].as_u64().unwrap() >= 1, "{report:#}");
     assert!(assert_salvage_matches(&copy, &key, dir.path()) > 0);
+}
+
+/// Incompressible bytes, so that the pipe and the collector's buffers hold
+/// only a little of a file made of them.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// `custody list --json` lines of the members, by path.
+fn listing(archive: &Path, key: &Path) -> Vec<serde_json::Value> {
+    let o = run(custody().arg("list").arg(archive).arg("--json").args(trust(key)));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "member")
+        .collect()
+}
+
+/// Directory members come after their contents, so when a stop comes deep in
+/// a tree the directories being walked have no member yet: they are written
+/// before the final checkpoint, innermost first, each saying that its listing
+/// was cut short, and GNU tar restores their modes and times.
+#[test]
+fn a_stop_deep_in_a_tree_keeps_every_directory_being_walked() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let levels = ["", "a", "a/b", "a/b/c", "a/b/c/d"];
+    std::fs::create_dir_all(src.join("a/b/c/d")).unwrap();
+    std::fs::create_dir_all(src.join("a/b/c/y")).unwrap();
+    std::fs::write(src.join("0-first.log"), "walked before the stop\n").unwrap();
+    // The first file read below the root, and too big to get through the
+    // pipe and the collector's buffers before the test reads more.
+    std::fs::write(src.join("a/b/c/d/big.bin"), noise(32 << 20)).unwrap();
+    // Entries after it at every level: the walk never reaches them. The
+    // walk runs ahead of the writing by a window of entries (the read-ahead
+    // of small files), so the directory being read holds more than that:
+    // the walk is still inside it when the stop comes.
+    for level in levels {
+        std::fs::write(src.join(level).join("z-after.log"), "never walked\n").unwrap();
+    }
+    for i in 0..300 {
+        std::fs::write(src.join(format!("a/b/c/d/y-{i:03}.log")), "walked ahead\n").unwrap();
+    }
+    std::fs::write(src.join("a/b/c/y/f.log"), "never walked\n").unwrap();
+    // Modes and times last, innermost first: creating entries moves a
+    // directory's mtime.
+    let mut want = Vec::new();
+    for (i, level) in levels.iter().enumerate().rev() {
+        let path = src.join(level);
+        let mode = [0o755, 0o750, 0o745, 0o715, 0o701][i];
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let (secs, nanos) = (1_400_000_000 + 86_400 * i as i64, 123_456_789 + i as i64);
+        let t = rustix::fs::Timespec {
+            tv_sec: secs,
+            tv_nsec: nanos as _,
+        };
+        let times = rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, &path, &times, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).unwrap();
+        want.push((level.to_string(), mode, (secs, nanos)));
+    }
+    let key = keygen(dir.path(), "key");
+
+    // The collector blocks on the full pipe inside big.bin until the test
+    // reads more, so SIGTERM comes while it is being read.
+    let mut child = spawn_collect(&src, &key, "-", &[]);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut got = vec![0u8; 1 << 20];
+    let n = read_up_to(&mut stdout, &mut got);
+    got.truncate(n);
+    let s = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(s.success());
+    stdout.read_to_end(&mut got).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    let archive = dir.path().join("stopped.tar.zst");
+    std::fs::write(&archive, &got).unwrap();
+
+    let report = assert_incomplete(&archive, &key);
+    let stopped = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "collection-stopped")
+        .count();
+    assert_eq!(stopped, 1, "{report:#}");
+    assert_eq!(
+        report["unproven_members"], 0,
+        "the final checkpoint covers every member: {report:#}"
+    );
+
+    let rel = src.strip_prefix("/").unwrap().to_str().unwrap().to_string();
+    let members = listing(&archive, &key);
+    let evidence: Vec<(String, String, String)> = members
+        .iter()
+        .filter(|m| m["status"] != "custody")
+        .map(|m| {
+            let path = m["path"].as_str().unwrap().to_string();
+            let status = m["status"].as_str().unwrap().to_string();
+            let detail = m["detail"].as_str().unwrap_or_default().to_string();
+            (path, status, detail)
+        })
+        .collect();
+    let cut = "collection stopped by SIGTERM before all its entries were walked";
+    // The files the walk had already passed to the read-ahead when the stop
+    // came are archived whole, in walk order.
+    let ahead = evidence.iter().filter(|(p, _, _)| p.contains("/y-")).count();
+    assert!(ahead < 100, "{ahead} files walked ahead: the window is 64");
+    let expected: Vec<(String, &str, bool)> = [
+        ("0-first.log".to_string(), "ok", false),
+        ("a/b/c/d/big.bin".to_string(), "interrupted", false),
+    ]
+    .into_iter()
+    .chain((0..ahead).map(|i| (format!("a/b/c/d/y-{i:03}.log"), "ok", false)))
+    .chain(
+        levels
+            .iter()
+            .rev()
+            .map(|l| (format!("{l}/").trim_start_matches('/').to_string(), "ok", true)),
+    )
+    .map(|(p, status, detail)| (format!("{rel}/{p}"), status, detail))
+    .collect();
+    assert_eq!(evidence.len(), expected.len(), "{evidence:#?}");
+    for ((path, status, detail), (want_path, want_status, cut_short)) in evidence.iter().zip(&expected) {
+        assert_eq!((path, status.as_str()), (want_path, *want_status), "{evidence:#?}");
+        assert_eq!(detail.starts_with(cut), *cut_short, "{path}: {detail:?}");
+    }
+    // The directory members come before the final checkpoint, which they are
+    // listed in.
+    let last_dir = members.iter().position(|m| m["path"] == format!("{rel}/")).unwrap();
+    assert!(members[last_dir + 1..].iter().all(|m| m["status"] == "custody"));
+
+    // GNU tar reads the stream to its end and restores every directory.
+    let into = dir.path().join("gnu");
+    std::fs::create_dir(&into).unwrap();
+    require_tool("tar");
+    require_tool("zstd");
+    let o = run(Command::new("sh")
+        .arg("-c")
+        .arg("zstd -dc \"$1\" | tar -xf - -C \"$2\"")
+        .arg("sh")
+        .arg(&archive)
+        .arg(&into));
+    assert!(o.status.success() && o.stderr.is_empty(), "{}", text(&o));
+    for (level, mode, mtime) in &want {
+        let md = std::fs::symlink_metadata(into.join(&rel).join(level)).unwrap();
+        assert_eq!(
+            (md.mode() & 0o7777, (md.mtime(), md.mtime_nsec())),
+            (*mode, *mtime),
+            "{level:?} as GNU tar restored it"
+        );
+    }
+    assert!(!into.join(&rel).join("a/b/c/d/z-after.log").exists());
+    assert!(!into.join(&rel).join("a/b/c/y").exists());
 }
