@@ -755,3 +755,38 @@ fn list_names_custody_members_and_link_targets() {
     );
     assert!(!human.contains(" unknown "), "{human}");
 }
+
+#[test]
+fn a_seal_signature_of_sshsig_version_0_is_a_bad_signature() {
+    use base64::Engine as _;
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let mut tar = tar_stream(&archive);
+    // The seal's signature is the last armored blob of the stream.
+    let begin = b"-----BEGIN SSH SIGNATURE-----\n";
+    let end = b"-----END SSH SIGNATURE-----\n";
+    let at = tar.windows(begin.len()).rposition(|w| w == begin).unwrap();
+    let stop = at + tar[at..].windows(end.len()).position(|w| w == end).unwrap() + end.len();
+    let armored = std::str::from_utf8(&tar[at..stop]).unwrap().to_string();
+    let b64: String = armored.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut blob = base64::engine::general_purpose::STANDARD.decode(&b64).unwrap();
+    assert_eq!(&blob[..10], b"SSHSIG\0\0\0\x01");
+    blob[9] = 0;
+    let mut rearmored = String::from_utf8(begin.to_vec()).unwrap();
+    for line in base64::engine::general_purpose::STANDARD.encode(&blob).as_bytes().chunks(70) {
+        rearmored += std::str::from_utf8(line).unwrap();
+        rearmored.push('\n');
+    }
+    rearmored += std::str::from_utf8(end).unwrap();
+    // Same length, so the member's tar header (size included) stays as it is.
+    assert_eq!(rearmored.len(), armored.len());
+    assert_ne!(rearmored, armored);
+    tar[at..stop].copy_from_slice(rearmored.as_bytes());
+    let bad = dir.path().join("v0.tar.zst");
+    compress(&tar, &bad);
+    let (r, rc) = verify_json(&bad, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("tampered"), 12), "{r}");
+    assert_eq!(finding_kinds(&r), ["bad-signature"], "{r}");
+    assert!(r["findings"][0]["message"].as_str().unwrap().contains("version 0"), "{r}");
+}
