@@ -833,16 +833,20 @@ impl Verifier<'_> {
                         Some(1),
                     ),
                 }
-                let expected = doc::custody_member_header(
-                    doc::HEADER_PATH,
-                    bytes.len() as u64,
-                    crate::collect::rfc3339_secs(&h.start_time).unwrap_or(i64::MIN),
-                )
-                .encode();
-                if expected != first.header_bytes {
+                // A time that does not parse gives no header to compare
+                // with: whatever header the member has, it is not canonical.
+                let problem = match crate::collect::rfc3339_secs(&h.start_time) {
+                    None => Some(format!(
+                        "the header document's start_time {:?} is not an RFC 3339 time, so its tar header cannot be the one custody writes",
+                        h.start_time
+                    )),
+                    Some(secs) => (doc::custody_member_header(doc::HEADER_PATH, bytes.len() as u64, secs).encode() != first.header_bytes)
+                        .then(|| "the tar header of the header document is not the one custody writes".to_string()),
+                };
+                if let Some(msg) = problem {
                     self.find(
                         FindingKind::NonCanonicalCustodyMember,
-                        "the tar header of the header document is not the one custody writes".into(),
+                        msg,
                         Some(&first.meta.path),
                         Some(0),
                         Some(1),
@@ -1323,12 +1327,20 @@ impl Verifier<'_> {
     }
 
     fn check_custody_headers(&mut self, seq: u64, cp: &CheckpointDoc, m: &Observed, sig: &Observed) -> bool {
-        let secs = crate::collect::rfc3339_secs(&cp.time).unwrap_or(i64::MIN);
+        // A time that does not parse gives no header to compare with:
+        // whatever headers the members have, they are not canonical.
+        let secs = crate::collect::rfc3339_secs(&cp.time);
         let mut ok = true;
         for (o, path) in [(m, doc::checkpoint_path(seq)), (sig, doc::signature_path(seq))] {
-            let expected = doc::custody_member_header(&path, o.meta.size, secs).encode();
-            if expected != o.header_bytes {
-                let msg = format!("the tar header of {path} is not the one custody writes for it");
+            let problem = match secs {
+                None => Some(format!(
+                    "checkpoint {seq}'s time {:?} is not an RFC 3339 time, so the tar header of {path} cannot be the one custody writes for it",
+                    cp.time
+                )),
+                Some(secs) => (doc::custody_member_header(&path, o.meta.size, secs).encode() != o.header_bytes)
+                    .then(|| format!("the tar header of {path} is not the one custody writes for it")),
+            };
+            if let Some(msg) = problem {
                 self.find(
                     FindingKind::NonCanonicalCustodyMember,
                     msg,

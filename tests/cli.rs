@@ -790,3 +790,113 @@ fn a_seal_signature_of_sshsig_version_0_is_a_bad_signature() {
     assert_eq!(finding_kinds(&r), ["bad-signature"], "{r}");
     assert!(r["findings"][0]["message"].as_str().unwrap().contains("version 0"), "{r}");
 }
+
+/// Members of a tar stream: (start, end) of each, padding included, and the
+/// path (pax `path`, else the ustar name).
+fn tar_members(t: &[u8]) -> Vec<(usize, usize, String)> {
+    use custody::format::tar::{padding, parse_pax_records, parse_ustar, EntryKind, BLOCK};
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while !t[pos..pos + BLOCK].iter().all(|&b| b == 0) {
+        let start = pos;
+        let mut h = parse_ustar(t[pos..pos + BLOCK].try_into().unwrap()).unwrap();
+        let mut records = Vec::new();
+        pos += BLOCK;
+        if h.kind == EntryKind::PaxExtended {
+            records = parse_pax_records(&t[pos..pos + h.size as usize]).unwrap();
+            pos += h.size as usize + padding(h.size);
+            h = parse_ustar(t[pos..pos + BLOCK].try_into().unwrap()).unwrap();
+            pos += BLOCK;
+        }
+        let get = |k: &[u8]| records.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let size = get(b"size").map_or(h.size, |v| String::from_utf8(v).unwrap().parse().unwrap());
+        let size = if h.kind.has_content() { size } else { 0 };
+        pos += size as usize + padding(size);
+        let path = String::from_utf8_lossy(&get(b"path").unwrap_or(h.name)).into_owned();
+        out.push((start, pos, path));
+    }
+    out
+}
+
+/// A custody member as custody writes it: canonical header for `secs`, the
+/// content, zero padding.
+fn custody_member(path: &str, content: &[u8], secs: i64) -> Vec<u8> {
+    let mut m = custody::format::doc::custody_member_header(path, content.len() as u64, secs).encode();
+    m.extend_from_slice(content);
+    m.resize(m.len() + custody::format::tar::padding(content.len() as u64), 0);
+    m
+}
+
+/// The tar stream with the seal's `.json` and `.json.sig` replaced by these
+/// members.
+fn with_seal_members(tar: &[u8], json: &[u8], sig: &[u8]) -> Vec<u8> {
+    let members = tar_members(tar);
+    let n = members.len();
+    let (start, _, ref json_path) = members[n - 2];
+    let (_, end, ref sig_path) = members[n - 1];
+    assert!(
+        json_path.ends_with(".json") && sig_path.ends_with(".json.sig"),
+        "{json_path} {sig_path}"
+    );
+    [&tar[..start], json, sig, &tar[end..]].concat()
+}
+
+#[test]
+fn a_checkpoint_time_that_does_not_parse_is_never_canonical() {
+    require_tool("ssh-keygen");
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let tar = tar_stream(&archive);
+    let members = tar_members(&tar);
+    let n = members.len();
+    let (start, end, ref json_path) = members[n - 2];
+    let sig_path = members[n - 1].2.clone();
+    let old_json = tar[start..end].to_vec();
+    let doc_start = old_json.windows(2).position(|w| w == b"{\"").unwrap();
+    let doc_end = old_json.iter().rposition(|&b| b != 0).unwrap() + 1;
+    let doc = &old_json[doc_start..doc_end];
+    let time = serde_json::from_slice::<serde_json::Value>(doc).unwrap()["time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let field = format!("\"time\":\"{time}\"");
+    assert_eq!(String::from_utf8_lossy(doc).matches(&field).count(), 1);
+
+    // The seal re-signed with another time, its members' headers built as
+    // custody builds them for that time.
+    let resealed = |new_time: &str, secs: i64| {
+        let new_doc = String::from_utf8_lossy(doc).replace(&field, &format!("\"time\":\"{new_time}\""));
+        let doc_file = dir.path().join(format!("seal-{secs}.json"));
+        std::fs::write(&doc_file, &new_doc).unwrap();
+        let o = run(std::process::Command::new("ssh-keygen")
+            .args(["-Y", "sign", "-f"])
+            .arg(&key)
+            .args(["-n", "custody-checkpoint-v1@custody"])
+            .arg(&doc_file));
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        let sig = std::fs::read(dir.path().join(format!("seal-{secs}.json.sig"))).unwrap();
+        let tar = with_seal_members(
+            &tar,
+            &custody_member(json_path, new_doc.as_bytes(), secs),
+            &custody_member(&sig_path, &sig, secs),
+        );
+        let out = dir.path().join(format!("seal-{secs}.tar.zst"));
+        compress(&tar, &out);
+        verify_json(&out, &["--key", pub_of(&key).to_str().unwrap()])
+    };
+    // The rebuilding itself is sound: a valid time, re-signed, verifies.
+    let (r, rc) = resealed("2030-01-01T00:00:00Z", 1_893_456_000);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("verified"), 0), "{r}");
+    // "junk" has no whole seconds; headers made with the least i64 do not
+    // pass for canonical.
+    let (r, rc) = resealed("junk", i64::MIN);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("tampered"), 12), "{r}");
+    let errors: Vec<&serde_json::Value> = r["findings"].as_array().unwrap().iter().filter(|f| f["level"] == "error").collect();
+    assert_eq!(errors.len(), 2, "{r}");
+    for (f, path) in errors.iter().zip([json_path, &sig_path]) {
+        assert_eq!(f["kind"], "non-canonical-custody-member", "{r}");
+        assert_eq!(f["member"]["path"].as_str(), Some(path.as_str()), "{r}");
+        assert!(f["message"].as_str().unwrap().contains("\"junk\" is not an RFC 3339 time"), "{r}");
+    }
+}
