@@ -29,7 +29,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         keys: Vec::new(),
         fingerprints: vec![fp],
     };
-    let report = verify(&archive[..], &VerifyOptions { trust }, &mut NullSink)?;
+    let report = verify(
+        &archive[..],
+        &VerifyOptions {
+            trust,
+            ..Default::default()
+        },
+        &mut NullSink,
+    )?;
     println!(
         "verdict: {} ({} checkpoints proven)",
         report.verdict.name(),

@@ -129,14 +129,29 @@ pub(crate) struct Decoded {
     /// An error was returned and no resynchronisation followed yet.
     failed: bool,
     ended: bool,
+    /// What the decoding thread's `tail` gave, once decoding stopped.
+    tail: Receiver<io::Result<Option<String>>>,
 }
 
 impl Decoded {
-    /// Decode `reader` on a thread of `scope`.
-    pub(crate) fn start<'s, R: Read + Send + 's>(scope: &'s Scope<'s, '_>, reader: FrameReader<R>) -> Decoded {
+    /// Decode `reader` on a thread of `scope`. Once decoding stops (the input
+    /// ended, or this side hung up), the same thread passes the reader to
+    /// `tail`, whose answer [`Decoded::finish`] returns: it may read what is
+    /// left of the input.
+    pub(crate) fn start<'s, R, F>(scope: &'s Scope<'s, '_>, mut reader: FrameReader<R>, tail: F) -> Decoded
+    where
+        R: Read + Send + 's,
+        F: FnOnce(FrameReader<R>) -> io::Result<Option<String>> + Send + 's,
+    {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
-        scope.spawn(move || decode(reader, &tx));
+        let (tail_tx, tail_rx) = mpsc::sync_channel(1);
+        scope.spawn(move || {
+            decode(&mut reader, &tx);
+            drop(tx);
+            let _ = tail_tx.send(tail(reader));
+        });
         Decoded {
+            tail: tail_rx,
             rx,
             current: None,
             ahead: None,
@@ -239,6 +254,21 @@ impl Decoded {
         }
     }
 
+    /// Stop decoding (nothing more is read from here on) and return what the
+    /// `tail` given to [`Decoded::start`] answered.
+    pub(crate) fn finish(&mut self) -> io::Result<Option<String>> {
+        self.current = None;
+        self.ahead = None;
+        self.ended = true;
+        // Hanging up drops the queued chunks, so that a decoding thread
+        // waiting for a buffer gets one, finds nobody listening and stops.
+        let (_, hung_up) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, hung_up));
+        self.tail
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the decoding thread stopped without an answer")))
+    }
+
     fn resynced(&mut self) -> io::Result<Option<(u64, u64)>> {
         match self.next_piece() {
             Piece::Resynced(Ok(r)) => Ok(r),
@@ -265,13 +295,13 @@ impl Read for Decoded {
 
 /// The decoding thread: each frame whole, or in chunks when it must be
 /// streamed, in order, until the input ends or the verifier hangs up.
-fn decode<R: Read>(mut reader: FrameReader<R>, tx: &SyncSender<Piece>) {
+fn decode<R: Read>(reader: &mut FrameReader<R>, tx: &SyncSender<Piece>) {
     let pool = Arc::new(Pool::default());
     loop {
         let mut buf = pool.take();
         let (data, stop) = match reader.read_whole_frame(&mut buf) {
             Ok(true) => (Some((reader.frame_begin(), buf.len())), None),
-            Ok(false) => stream(&mut reader, &mut buf),
+            Ok(false) => stream(reader, &mut buf),
             Err(e) => (
                 None,
                 Some(Piece::Error {
@@ -296,7 +326,7 @@ fn decode<R: Read>(mut reader: FrameReader<R>, tx: &SyncSender<Piece>) {
             _ => pool.give_back(buf),
         }
         if let Some(stop) = stop {
-            if !after_stop(&mut reader, tx, stop) {
+            if !after_stop(reader, tx, stop) {
                 return;
             }
         }

@@ -70,6 +70,12 @@ impl<R: Read> FrameReader<R> {
         self.frame_begin
     }
 
+    /// The input, for reading what is left of it. Compressed bytes already
+    /// read from it and not yet decoded are dropped.
+    pub fn into_inner(self) -> R {
+        self.input
+    }
+
     /// Whether the last bytes returned ended their frame.
     pub fn frame_ended(&self) -> bool {
         !self.in_frame

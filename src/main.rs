@@ -74,6 +74,11 @@ enum Command {
         /// Print every informational finding, not only the first 20.
         #[arg(long)]
         all: bool,
+        /// Also check the archive file's SHA-256 against this one (from the
+        /// custody form). Without it, ARCHIVE.sha256 beside a file input is
+        /// checked if it exists.
+        #[arg(long, value_name = "HEX", value_parser = verify::parse_sha256_hex)]
+        archive_sha256: Option<String>,
     },
     /// List members with type, status, digests and proof (verifies as it goes).
     List {
@@ -179,7 +184,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen { output, comment } => keygen(&output, &comment),
         Command::Collect(args) => run_collect(args),
-        Command::Verify { archive, trust, json, all } => run_verify(&archive, &trust, json, all),
+        Command::Verify {
+            archive,
+            trust,
+            json,
+            all,
+            archive_sha256,
+        } => run_verify(&archive, &trust, archive_sha256, json, all),
         Command::List { archive, trust, json } => run_list(&archive, &trust, json),
         Command::Extract {
             archive,
@@ -375,7 +386,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let sidecar = PathBuf::from(format!("{}.sha256", args.output.display()));
+        let sidecar = sidecar_path(&args.output);
         std::fs::write(&sidecar, format!("{}  {name}\n", summary.archive_sha256)).with_context(|| {
             format!(
                 "the archive is complete, but its checksum file {} could not be written",
@@ -527,10 +538,62 @@ fn error_kind(e: &anyhow::Error) -> &'static str {
     "operational"
 }
 
-fn run_verify(archive: &Path, trust: &TrustArgs, json: bool, all: bool) -> anyhow::Result<u8> {
+/// `ARCHIVE.sha256`, beside a file input.
+fn sidecar_path(archive: &Path) -> PathBuf {
+    let mut name = archive.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// The SHA-256 the archive file should have: `--archive-sha256`, else the
+/// sidecar beside a file input if there is one (docs/FORMAT.md §10.8).
+fn expected_digest(archive: &Path, option: Option<String>) -> anyhow::Result<Option<verify::ExpectedDigest>> {
+    if let Some(sha256) = option {
+        return Ok(Some(verify::ExpectedDigest {
+            sha256,
+            source: verify::DigestSource::Option,
+            origin: "--archive-sha256".into(),
+        }));
+    }
+    if archive.as_os_str() == "-" {
+        return Ok(None);
+    }
+    let path = sidecar_path(archive);
+    let mut bytes = Vec::new();
+    match std::fs::File::open(&path) {
+        Ok(f) => {
+            // A sidecar is one line; a larger file is not one.
+            io::Read::read_to_end(&mut io::Read::take(f, 4096), &mut bytes)
+                .with_context(|| format!("cannot read the checksum file {}; check its permissions", path.display()))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            let what = format!(
+                "cannot read the checksum file {} beside the archive; check its permissions, or give the expected digest with --archive-sha256",
+                path.display()
+            );
+            return Err(anyhow!(e).context(what));
+        }
+    }
+    let sha256 = verify::parse_sidecar(&bytes).map_err(|why| {
+        anyhow!(
+            "the checksum file {} is malformed: {why}. Restore it from the original, remove it, or give the digest recorded on the custody form with --archive-sha256",
+            path.display()
+        )
+    })?;
+    Ok(Some(verify::ExpectedDigest {
+        sha256,
+        source: verify::DigestSource::Sidecar,
+        origin: path.display().to_string(),
+    }))
+}
+
+fn run_verify(archive: &Path, trust: &TrustArgs, archive_sha256: Option<String>, json: bool, all: bool) -> anyhow::Result<u8> {
     let report = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|trust| {
+        let archive_sha256 = expected_digest(archive, archive_sha256).map_err(|e| ("operational", e))?;
         let input = open_input(archive).map_err(|e| ("read", e))?;
-        verify::verify(input, &VerifyOptions { trust }, &mut verify::NullSink).map_err(|e| {
+        let opts = VerifyOptions { trust, archive_sha256 };
+        verify::verify(input, &opts, &mut verify::NullSink).map_err(|e| {
             let e = anyhow::Error::from(e);
             (error_kind(&e), e)
         })
@@ -582,6 +645,13 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         Verdict::Verified => "VERIFIED: sealed, every byte matches what was signed, and the signer is trusted.",
         Verdict::Incomplete => "INCOMPLETE: intact up to its last checkpoint, but the archive ends before its seal.",
         Verdict::Untrusted => "UNTRUSTED: the signatures check out, but the signing key is not one you named as trusted.",
+        Verdict::Tampered
+            if r.findings
+                .iter()
+                .all(|f| f.level != Level::Error || f.kind == verify::FindingKind::ArchiveDigestMismatch) =>
+        {
+            "TAMPERED: the archive file is not the one recorded (see the error below)."
+        }
         Verdict::Tampered => "TAMPERED: the archive differs from what was signed (see the errors below).",
     };
     let _ = writeln!(s, "{headline}");
@@ -644,6 +714,14 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
     }
     if let Some(c) = &r.proven.chain {
         let _ = writeln!(s, "  chain        {c}");
+    }
+    if let Some(f) = &r.archive_file {
+        let how = if f.matches {
+            format!("matches {}", f.origin)
+        } else {
+            format!("does NOT match {}, which gives {}", f.origin, f.expected)
+        };
+        let _ = writeln!(s, "  archive sha256 {} ({how})", f.sha256);
     }
     let mut infos = 0;
     for f in &r.findings {
@@ -739,6 +817,7 @@ impl<W: Write> MemberSink for ListSink<W> {
 fn run_list(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
+        archive_sha256: None,
     };
     let mut sink = ListSink {
         out: io::BufWriter::new(io::stdout().lock()),
@@ -771,6 +850,7 @@ fn trust_given(t: &TrustArgs) -> bool {
 fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
+        archive_sha256: None,
     };
     let input = open_input(archive)?;
     let mut ex = custody::extract::Extractor::new(into, salvage).with_context(|| format!("cannot extract into {}", into.display()))?;

@@ -596,6 +596,11 @@ fn parse_allowed_signer(line: &str) -> Result<AllowedSigner, String> {
 /// Returns the parsed signature's problem as text when it does not verify.
 pub fn verify_signature(key: &PublicKey, msg: &[u8], armored: &[u8]) -> Result<(), String> {
     let sig = SshSig::from_pem(armored).map_err(|e| format!("not an SSHSIG signature: {e}"))?;
+    // The version is not signed: accepting another one (ssh-key takes 0)
+    // would let the bytes of a signature no segment digest covers change.
+    if sig.version() != SshSig::VERSION {
+        return Err(format!("signature has SSHSIG version {}, not {}", sig.version(), SshSig::VERSION));
+    }
     if sig.hash_alg() != HashAlg::Sha512 || sig.algorithm() != ssh_key::Algorithm::Ed25519 {
         return Err(format!(
             "signature uses {} with {}, not ssh-ed25519 with sha512",
@@ -630,6 +635,39 @@ mod tests {
         assert!(verify_signature(&s.public_key(), b"hellO", &sig).is_err());
         let other = Signer::ephemeral();
         assert!(verify_signature(&other.public_key(), b"hello", &sig).is_err());
+    }
+
+    /// The armored signature with its SSHSIG version field set to `version`,
+    /// re-armored as `ssh-keygen` writes it (base64 in lines of 70).
+    fn with_version(armored: &[u8], version: u32) -> Vec<u8> {
+        use base64::Engine as _;
+        let text = std::str::from_utf8(armored).unwrap();
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut blob = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+        assert_eq!(&blob[..6], b"SSHSIG");
+        blob[6..10].copy_from_slice(&version.to_be_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
+        let mut out = String::from("-----BEGIN SSH SIGNATURE-----\n");
+        for line in b64.as_bytes().chunks(70) {
+            out.push_str(std::str::from_utf8(line).unwrap());
+            out.push('\n');
+        }
+        out.push_str("-----END SSH SIGNATURE-----\n");
+        out.into_bytes()
+    }
+
+    #[test]
+    fn only_sshsig_version_1_is_accepted() {
+        let mut s = Signer::ephemeral();
+        let sig = s.sign(b"doc").unwrap();
+        // The rebuilt armor is byte for byte the original at version 1, so
+        // only the version differs below.
+        assert_eq!(with_version(&sig, 1), sig);
+        verify_signature(&s.public_key(), b"doc", &sig).unwrap();
+        for v in [0, 2] {
+            let e = verify_signature(&s.public_key(), b"doc", &with_version(&sig, v)).unwrap_err();
+            assert!(e.contains("version"), "version {v}: {e}");
+        }
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub enum FindingKind {
     BadPadding,
     /// A custody member's tar header is not the canonical one.
     NonCanonicalCustodyMember,
+    /// The SHA-256 of the archive file differs from the one recorded for it
+    /// (`--archive-sha256` or the `ARCHIVE.sha256` sidecar).
+    ArchiveDigestMismatch,
 }
 
 impl FindingKind {
@@ -185,8 +188,80 @@ pub struct Report {
     pub unproven_tar_bytes: u64,
     /// Members read that no verified checkpoint proves (docs/FORMAT.md §10.4).
     pub unproven_members: u64,
+    /// The archive file's SHA-256 against the one recorded for it, when one
+    /// was given ([`VerifyOptions::archive_sha256`]).
+    pub archive_file: Option<ArchiveFile>,
     /// Every finding, in stream order.
     pub findings: Vec<Finding>,
+}
+
+/// Where the SHA-256 recorded for the archive file came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestSource {
+    /// `verify --archive-sha256 HEX`, as read from the custody form.
+    Option,
+    /// The `ARCHIVE.sha256` file that `collect` writes beside a file output.
+    Sidecar,
+}
+
+/// The SHA-256 the archive file should have.
+#[derive(Clone, Debug)]
+pub struct ExpectedDigest {
+    /// 64 lowercase hexadecimal digits.
+    pub sha256: String,
+    /// Where it came from.
+    pub source: DigestSource,
+    /// How to name that place to people: `--archive-sha256` or the sidecar's path.
+    pub origin: String,
+}
+
+/// The archive file's SHA-256 as read, against the one recorded for it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArchiveFile {
+    /// SHA-256 (hex) of every byte of the input, as read.
+    pub sha256: String,
+    /// The SHA-256 recorded for it.
+    pub expected: String,
+    /// Where `expected` came from.
+    pub source: DigestSource,
+    /// Whether they are equal.
+    pub matches: bool,
+    /// `--archive-sha256` or the sidecar's path, for people.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// Read a SHA-256 written as 64 hexadecimal digits (either case), as
+/// `sha256sum` prints it; lowercase hex.
+pub fn parse_sha256_hex(text: &str) -> Result<String, String> {
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{text:?} is not a SHA-256: it must be 64 hexadecimal digits, as sha256sum prints them ({} characters given)",
+            text.chars().count()
+        ))
+    }
+}
+
+/// Read the digest of an `ARCHIVE.sha256` sidecar: one line in the form
+/// `sha256sum` writes, `HEX  NAME` (or `HEX *NAME`, or with a leading `\`
+/// when the name is escaped), with or without a final newline. The name
+/// is not compared with the archive's: the two files may have been
+/// renamed together.
+pub fn parse_sidecar(bytes: &[u8]) -> Result<String, String> {
+    let line = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let line = line.strip_prefix(b"\\").unwrap_or(line);
+    let form = "one line `<64 hexadecimal digits>  <archive name>`, as collect and sha256sum write it";
+    if line.contains(&b'\n') {
+        return Err(format!("it holds more than one line; expected {form}"));
+    }
+    if line.len() < 67 || !matches!(&line[64..66], b"  " | b" *") {
+        return Err(format!("expected {form}"));
+    }
+    let hex = std::str::from_utf8(&line[..64]).map_err(|_| format!("expected {form}"))?;
+    parse_sha256_hex(hex).map_err(|e| format!("{e}; expected {form}"))
 }
 
 /// Operational failures: the input could not be examined at all.
@@ -211,6 +286,10 @@ pub enum VerifyError {
 pub struct VerifyOptions {
     /// The only keys trusted.
     pub trust: TrustAnchors,
+    /// The SHA-256 the archive file should have. When set, every byte of
+    /// the input is hashed as it is read, the input is read to its end, and
+    /// a difference is an `archive-digest-mismatch` finding.
+    pub archive_sha256: Option<ExpectedDigest>,
 }
 
 /// Metadata of a member as read from the stream, for sinks.
@@ -444,6 +523,10 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Verify an archive read from `input`, passing members to `sink`. The input
 /// is decoded, and the segment digests computed, on threads of their own.
 pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink) -> Result<Report, VerifyError> {
+    let input = Hashed {
+        inner: input,
+        sha: opts.archive_sha256.is_some().then(Sha256::new),
+    };
     let mut buffered = BufReader::with_capacity(256 * 1024, input);
     let head = buffered.fill_buf()?;
     let skippable = head.len() >= 4 && head[1..4] == [0x2A, 0x4D, 0x18] && head[0] & 0xF0 == 0x50;
@@ -454,7 +537,9 @@ pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn Mem
     std::thread::scope(|scope| {
         let mut v = Verifier {
             stream: Stream {
-                inner: Decoded::start(scope, decoder),
+                // Once decoding stops, the input is read to its end for its
+                // digest, beside the verifier's last checks.
+                inner: Decoded::start(scope, decoder, |reader| reader.into_inner().into_inner().finish()),
                 pos: 0,
             },
             sink,
@@ -487,8 +572,46 @@ pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn Mem
         };
         v.read_header_document()?;
         v.run()?;
-        Ok(v.report(opts))
+        let file_sha256 = v.stream.inner.finish()?;
+        Ok(v.report(opts, file_sha256))
     })
+}
+
+/// The input, hashed as it is read when the file's digest is wanted: each
+/// byte is read once, by the decoder or, after it stops, by [`Hashed::finish`].
+struct Hashed<R> {
+    inner: R,
+    sha: Option<Sha256>,
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(sha) = &mut self.sha {
+            sha.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+impl<R: Read> Hashed<R> {
+    /// Read and hash what is left of the input (the decoder stops early
+    /// after data following the seal, for one); the digest of it all, if
+    /// it was wanted.
+    fn finish(mut self) -> io::Result<Option<String>> {
+        let Some(mut sha) = self.sha.take() else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; READ_PIECE];
+        loop {
+            match self.inner.read(&mut buf) {
+                Ok(0) => return Ok(Some(hex::encode(sha.finalize()))),
+                Ok(n) => sha.update(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 impl Verifier<'_> {
@@ -836,16 +959,20 @@ impl Verifier<'_> {
                         Some(1),
                     ),
                 }
-                let expected = doc::custody_member_header(
-                    doc::HEADER_PATH,
-                    bytes.len() as u64,
-                    crate::collect::rfc3339_secs(&h.start_time).unwrap_or(i64::MIN),
-                )
-                .encode();
-                if expected != first.header_bytes {
+                // A time that does not parse gives no header to compare
+                // with: whatever header the member has, it is not canonical.
+                let problem = match crate::collect::rfc3339_secs(&h.start_time) {
+                    None => Some(format!(
+                        "the header document's start_time {:?} is not an RFC 3339 time, so its tar header cannot be the one custody writes",
+                        h.start_time
+                    )),
+                    Some(secs) => (doc::custody_member_header(doc::HEADER_PATH, bytes.len() as u64, secs).encode() != first.header_bytes)
+                        .then(|| "the tar header of the header document is not the one custody writes".to_string()),
+                };
+                if let Some(msg) = problem {
                     self.find(
                         FindingKind::NonCanonicalCustodyMember,
-                        "the tar header of the header document is not the one custody writes".into(),
+                        msg,
                         Some(&first.meta.path),
                         Some(0),
                         Some(1),
@@ -1326,12 +1453,20 @@ impl Verifier<'_> {
     }
 
     fn check_custody_headers(&mut self, seq: u64, cp: &CheckpointDoc, m: &Observed, sig: &Observed) -> bool {
-        let secs = crate::collect::rfc3339_secs(&cp.time).unwrap_or(i64::MIN);
+        // A time that does not parse gives no header to compare with:
+        // whatever headers the members have, they are not canonical.
+        let secs = crate::collect::rfc3339_secs(&cp.time);
         let mut ok = true;
         for (o, path) in [(m, doc::checkpoint_path(seq)), (sig, doc::signature_path(seq))] {
-            let expected = doc::custody_member_header(&path, o.meta.size, secs).encode();
-            if expected != o.header_bytes {
-                let msg = format!("the tar header of {path} is not the one custody writes for it");
+            let problem = match secs {
+                None => Some(format!(
+                    "checkpoint {seq}'s time {:?} is not an RFC 3339 time, so the tar header of {path} cannot be the one custody writes for it",
+                    cp.time
+                )),
+                Some(secs) => (doc::custody_member_header(&path, o.meta.size, secs).encode() != o.header_bytes)
+                    .then(|| format!("the tar header of {path} is not the one custody writes for it")),
+            };
+            if let Some(msg) = problem {
                 self.find(
                     FindingKind::NonCanonicalCustodyMember,
                     msg,
@@ -1621,7 +1756,23 @@ impl Verifier<'_> {
         );
     }
 
-    fn report(mut self, opts: &VerifyOptions) -> Report {
+    fn report(mut self, opts: &VerifyOptions, file_sha256: Option<String>) -> Report {
+        let archive_file = opts.archive_sha256.as_ref().zip(file_sha256).map(|(expected, sha256)| ArchiveFile {
+            matches: sha256 == expected.sha256,
+            sha256,
+            expected: expected.sha256.clone(),
+            source: expected.source,
+            origin: expected.origin.clone(),
+        });
+        if let Some(f) = archive_file.as_ref().filter(|f| !f.matches) {
+            let msg = format!(
+                "the archive file's SHA-256 is {}, but {} gives {}: this file is not the one recorded. \
+                 An honest recompression also changes it while the chain still verifies: then the final chain value \
+                 must equal the one collect printed and the custody form records",
+                f.sha256, f.origin, f.expected
+            );
+            self.find(FindingKind::ArchiveDigestMismatch, msg, None, None, None);
+        }
         let signer = self.header.as_ref().map(|h| SignerReport {
             public_key: h.signer.public_key.clone(),
             fingerprint: self
@@ -1677,6 +1828,7 @@ impl Verifier<'_> {
             proven: self.proven,
             unproven_tar_bytes,
             unproven_members,
+            archive_file,
             findings: self.findings,
         }
     }
@@ -1804,4 +1956,52 @@ fn is_listed_as(o: &Observed, l: &MemberEntry) -> bool {
 
 fn same_content(o: &MemberEntry, l: &MemberEntry) -> bool {
     o.path == l.path && o.kind == l.kind && o.size == l.size && o.header_digest == l.header_digest && o.sha256 == l.sha256
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn sha256_hex_is_64_hex_digits_in_either_case() {
+        assert_eq!(parse_sha256_hex(HEX).unwrap(), HEX);
+        assert_eq!(parse_sha256_hex(&HEX.to_uppercase()).unwrap(), HEX);
+        for bad in [
+            "",
+            &HEX[1..],
+            &format!("{HEX}0"),
+            &HEX.replace('9', "g"),
+            &format!(" {}", &HEX[1..]),
+        ] {
+            let e = parse_sha256_hex(bad).unwrap_err();
+            assert!(e.contains("64 hexadecimal digits"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn sidecars_are_read_in_the_form_sha256sum_writes() {
+        for good in [
+            format!("{HEX}  a.tar.zst\n"),
+            format!("{HEX}  a.tar.zst"),
+            format!("{HEX} *a.tar.zst\n"),
+            format!("\\{HEX}  a\\nb.tar.zst\n"),
+            format!("{}  renamed.tar.zst\n", HEX.to_uppercase()),
+        ] {
+            assert_eq!(parse_sidecar(good.as_bytes()).unwrap(), HEX, "{good:?}");
+        }
+        for bad in [
+            String::new(),
+            format!("{HEX}\n"),
+            format!("{HEX}  \n"),
+            format!("{HEX} a.tar.zst\n"),
+            format!("{HEX}  a.tar.zst\n{HEX}  b.tar.zst\n"),
+            format!("{}  a.tar.zst\n", &HEX[2..]),
+            format!("SHA256 (a.tar.zst) = {HEX}\n"),
+        ] {
+            let e = parse_sidecar(bad.as_bytes()).unwrap_err();
+            assert!(e.contains("as collect and sha256sum write it"), "{bad:?}: {e}");
+        }
+    }
 }

@@ -755,3 +755,298 @@ fn list_names_custody_members_and_link_targets() {
     );
     assert!(!human.contains(" unknown "), "{human}");
 }
+
+/// SHA-256 (hex) of a file's bytes.
+fn file_sha256(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn the_archive_file_digest_is_checked_against_the_option_or_the_sidecar() {
+    let (dir, src, key) = setup();
+    let d = dir.path();
+    let archive = d.join("a.tar.zst");
+    let collected = collect(&src, &archive, &key, &["--checkpoint-members", "4"]);
+    let pubkey = pub_of(&key);
+    let trust = ["--key", pubkey.to_str().unwrap()];
+    let sidecar = d.join("a.tar.zst.sha256");
+    let digest = file_sha256(&archive);
+    assert!(std::fs::read_to_string(&sidecar).unwrap().starts_with(&digest));
+
+    // The sidecar beside a file input is checked without being asked for.
+    let (r, rc) = verify_json(&archive, &trust);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("verified"), 0), "{r}");
+    assert_eq!(
+        r["archive_file"],
+        serde_json::json!({"sha256": digest, "expected": digest, "source": "sidecar", "matches": true})
+    );
+    let o = run(custody().arg("verify").arg(&archive).args(trust));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let line = format!("archive sha256 {digest} (matches {})", sidecar.display());
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&line), "{}", text(&o));
+
+    // The option, in either case, takes the sidecar's place.
+    let upper = digest.to_uppercase();
+    let o = run(custody().arg("verify").arg(&archive).args(trust).args(["--archive-sha256", &upper]));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let line = format!("archive sha256 {digest} (matches --archive-sha256)");
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&line), "{}", text(&o));
+
+    // Another digest: the file is not the one recorded.
+    let wrong = format!("{}{}", &digest[..63], if digest.ends_with('0') { '1' } else { '0' });
+    let (r, rc) = verify_json(&archive, &[&trust[..], &["--archive-sha256", &wrong]].concat());
+    assert_eq!((r["verdict"].as_str(), rc), (Some("tampered"), 12), "{r}");
+    assert_eq!(r["archive_file"]["source"], "option");
+    assert_eq!(r["archive_file"]["matches"], false);
+    let mismatch: Vec<&serde_json::Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "archive-digest-mismatch")
+        .collect();
+    assert_eq!(mismatch.len(), 1, "{r}");
+    assert_eq!(mismatch[0]["level"], "error");
+    let msg = mismatch[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&digest) && msg.contains(&wrong) && msg.contains("--archive-sha256"),
+        "{msg}"
+    );
+
+    // Honest recompression beside the old sidecar: the file digest no longer
+    // matches, while the chain verifies and ends at the value collect printed.
+    let re = d.join("re.tar.zst");
+    std::fs::write(&re, zstd::stream::encode_all(&tar_stream(&archive)[..], 19).unwrap()).unwrap();
+    std::fs::copy(&sidecar, d.join("re.tar.zst.sha256")).unwrap();
+    let (r, rc) = verify_json(&re, &trust);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("tampered"), 12), "{r}");
+    let errors: Vec<&serde_json::Value> = r["findings"].as_array().unwrap().iter().filter(|f| f["level"] == "error").collect();
+    assert_eq!(errors.len(), 1, "{r}");
+    assert_eq!(errors[0]["kind"], "archive-digest-mismatch");
+    assert!(errors[0]["message"].as_str().unwrap().contains("re.tar.zst.sha256"), "{r}");
+    assert_eq!(r["archive_file"]["source"], "sidecar");
+    assert_eq!(r["archive_file"]["sha256"].as_str(), Some(file_sha256(&re).as_str()));
+    let chain = r["proven"]["chain"].as_str().unwrap();
+    assert!(String::from_utf8_lossy(&collected.stdout).contains(chain));
+    let o = run(custody().arg("verify").arg(&re).args(trust));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("the archive file is not the one recorded") && s.contains("does NOT match"),
+        "{s}"
+    );
+
+    // Standard input: no sidecar, but the option works.
+    let verify_stdin = |extra: &[&str]| {
+        let o = run(custody()
+            .args(["verify", "-", "--json"])
+            .args(trust)
+            .args(extra)
+            .stdin(std::fs::File::open(&archive).unwrap()));
+        (serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(), code(&o))
+    };
+    let (r, rc) = verify_stdin(&[]);
+    assert_eq!(rc, 0, "{r}");
+    assert!(r["archive_file"].is_null(), "{r}");
+    let (r, rc) = verify_stdin(&["--archive-sha256", &digest]);
+    assert_eq!(rc, 0, "{r}");
+    assert_eq!(r["archive_file"]["matches"], true);
+
+    // Without a sidecar and without the option, nothing is checked.
+    let bare = d.join("bare.tar.zst");
+    std::fs::copy(&archive, &bare).unwrap();
+    let (r, _) = verify_json(&bare, &trust);
+    assert!(r["archive_file"].is_null(), "{r}");
+
+    // A malformed sidecar or digest stops verify with a clear message.
+    std::fs::write(d.join("bare.tar.zst.sha256"), format!("{}  bare.tar.zst\n", &digest[..60])).unwrap();
+    let o = run(custody().arg("verify").arg("--json").arg(&bare).args(trust));
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bare.tar.zst.sha256") && err.contains("is malformed") && err.contains("--archive-sha256"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "operational", "{v}");
+    for bad in [&digest[..63], "not-a-digest"] {
+        assert_fails(
+            custody().arg("verify").arg(&archive).args(["--archive-sha256", bad]),
+            2,
+            &["64 hexadecimal digits"],
+        );
+    }
+}
+
+#[test]
+fn the_file_digest_covers_bytes_the_verifier_does_not_need() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    // Megabytes of incompressible data after the seal, in a frame of their
+    // own: the verifier stops at their first byte, the digest goes on.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let mut x: u64 = 7;
+    let noise: Vec<u8> = (0..6 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8 | 1
+        })
+        .collect();
+    bytes.extend(zstd::stream::encode_all(&noise[..], 1).unwrap());
+    let longer = dir.path().join("longer.tar.zst");
+    std::fs::write(&longer, &bytes).unwrap();
+    let whole = file_sha256(&longer);
+    let pubkey = pub_of(&key);
+    let (r, rc) = verify_json(&longer, &["--key", pubkey.to_str().unwrap(), "--archive-sha256", &whole]);
+    assert_eq!(rc, 12, "{r}");
+    assert_eq!(finding_kinds(&r), ["data-after-seal"], "{r}");
+    assert_eq!(r["archive_file"]["sha256"].as_str(), Some(whole.as_str()), "{r}");
+    assert_eq!(r["archive_file"]["matches"], true);
+}
+
+/// Members of a tar stream: (start, end) of each, padding included, and the
+/// path (pax `path`, else the ustar name).
+fn tar_members(t: &[u8]) -> Vec<(usize, usize, String)> {
+    use custody::format::tar::{padding, parse_pax_records, parse_ustar, EntryKind, BLOCK};
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while !t[pos..pos + BLOCK].iter().all(|&b| b == 0) {
+        let start = pos;
+        let mut h = parse_ustar(t[pos..pos + BLOCK].try_into().unwrap()).unwrap();
+        let mut records = Vec::new();
+        pos += BLOCK;
+        if h.kind == EntryKind::PaxExtended {
+            records = parse_pax_records(&t[pos..pos + h.size as usize]).unwrap();
+            pos += h.size as usize + padding(h.size);
+            h = parse_ustar(t[pos..pos + BLOCK].try_into().unwrap()).unwrap();
+            pos += BLOCK;
+        }
+        let get = |k: &[u8]| records.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let size = get(b"size").map_or(h.size, |v| String::from_utf8(v).unwrap().parse().unwrap());
+        let size = if h.kind.has_content() { size } else { 0 };
+        pos += size as usize + padding(size);
+        let path = String::from_utf8_lossy(&get(b"path").unwrap_or(h.name)).into_owned();
+        out.push((start, pos, path));
+    }
+    out
+}
+
+/// A custody member as custody writes it: canonical header for `secs`, the
+/// content, zero padding.
+fn custody_member(path: &str, content: &[u8], secs: i64) -> Vec<u8> {
+    let mut m = custody::format::doc::custody_member_header(path, content.len() as u64, secs).encode();
+    m.extend_from_slice(content);
+    m.resize(m.len() + custody::format::tar::padding(content.len() as u64), 0);
+    m
+}
+
+/// The tar stream with the seal's `.json` and `.json.sig` replaced by these
+/// members.
+fn with_seal_members(tar: &[u8], json: &[u8], sig: &[u8]) -> Vec<u8> {
+    let members = tar_members(tar);
+    let n = members.len();
+    let (start, _, ref json_path) = members[n - 2];
+    let (_, end, ref sig_path) = members[n - 1];
+    assert!(
+        json_path.ends_with(".json") && sig_path.ends_with(".json.sig"),
+        "{json_path} {sig_path}"
+    );
+    [&tar[..start], json, sig, &tar[end..]].concat()
+}
+
+#[test]
+fn a_seal_signature_of_sshsig_version_0_is_a_bad_signature() {
+    use base64::Engine as _;
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let mut tar = tar_stream(&archive);
+    // The seal's signature is the last armored blob of the stream.
+    let begin = b"-----BEGIN SSH SIGNATURE-----\n";
+    let end = b"-----END SSH SIGNATURE-----\n";
+    let at = tar.windows(begin.len()).rposition(|w| w == begin).unwrap();
+    let stop = at + tar[at..].windows(end.len()).position(|w| w == end).unwrap() + end.len();
+    let armored = std::str::from_utf8(&tar[at..stop]).unwrap().to_string();
+    let b64: String = armored.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut blob = base64::engine::general_purpose::STANDARD.decode(&b64).unwrap();
+    assert_eq!(&blob[..10], b"SSHSIG\0\0\0\x01");
+    blob[9] = 0;
+    let mut rearmored = String::from_utf8(begin.to_vec()).unwrap();
+    for line in base64::engine::general_purpose::STANDARD.encode(&blob).as_bytes().chunks(70) {
+        rearmored += std::str::from_utf8(line).unwrap();
+        rearmored.push('\n');
+    }
+    rearmored += std::str::from_utf8(end).unwrap();
+    // Same length, so the member's tar header (size included) stays as it is.
+    assert_eq!(rearmored.len(), armored.len());
+    assert_ne!(rearmored, armored);
+    tar[at..stop].copy_from_slice(rearmored.as_bytes());
+    let bad = dir.path().join("v0.tar.zst");
+    compress(&tar, &bad);
+    let (r, rc) = verify_json(&bad, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("tampered"), 12), "{r}");
+    assert_eq!(finding_kinds(&r), ["bad-signature"], "{r}");
+    assert!(r["findings"][0]["message"].as_str().unwrap().contains("version 0"), "{r}");
+}
+
+#[test]
+fn a_checkpoint_time_that_does_not_parse_is_never_canonical() {
+    require_tool("ssh-keygen");
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let tar = tar_stream(&archive);
+    let members = tar_members(&tar);
+    let n = members.len();
+    let (start, end, ref json_path) = members[n - 2];
+    let sig_path = members[n - 1].2.clone();
+    let old_json = tar[start..end].to_vec();
+    let doc_start = old_json.windows(2).position(|w| w == b"{\"").unwrap();
+    let doc_end = old_json.iter().rposition(|&b| b != 0).unwrap() + 1;
+    let doc = &old_json[doc_start..doc_end];
+    let time = serde_json::from_slice::<serde_json::Value>(doc).unwrap()["time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let field = format!("\"time\":\"{time}\"");
+    assert_eq!(String::from_utf8_lossy(doc).matches(&field).count(), 1);
+
+    // The seal re-signed with another time, its members' headers built as
+    // custody builds them for that time.
+    let resealed = |new_time: &str, secs: i64| {
+        let new_doc = String::from_utf8_lossy(doc).replace(&field, &format!("\"time\":\"{new_time}\""));
+        let doc_file = dir.path().join(format!("seal-{secs}.json"));
+        std::fs::write(&doc_file, &new_doc).unwrap();
+        let o = run(std::process::Command::new("ssh-keygen")
+            .args(["-Y", "sign", "-f"])
+            .arg(&key)
+            .args(["-n", "custody-checkpoint-v1@custody"])
+            .arg(&doc_file));
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        let sig = std::fs::read(dir.path().join(format!("seal-{secs}.json.sig"))).unwrap();
+        let tar = with_seal_members(
+            &tar,
+            &custody_member(json_path, new_doc.as_bytes(), secs),
+            &custody_member(&sig_path, &sig, secs),
+        );
+        let out = dir.path().join(format!("seal-{secs}.tar.zst"));
+        compress(&tar, &out);
+        verify_json(&out, &["--key", pub_of(&key).to_str().unwrap()])
+    };
+    // The rebuilding itself is sound: a valid time, re-signed, verifies.
+    let (r, rc) = resealed("2030-01-01T00:00:00Z", 1_893_456_000);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("verified"), 0), "{r}");
+    // "junk" has no whole seconds; headers made with the least i64 do not
+    // pass for canonical.
+    let (r, rc) = resealed("junk", i64::MIN);
+    assert_eq!((r["verdict"].as_str(), rc), (Some("tampered"), 12), "{r}");
+    let errors: Vec<&serde_json::Value> = r["findings"].as_array().unwrap().iter().filter(|f| f["level"] == "error").collect();
+    assert_eq!(errors.len(), 2, "{r}");
+    for (f, path) in errors.iter().zip([json_path, &sig_path]) {
+        assert_eq!(f["kind"], "non-canonical-custody-member", "{r}");
+        assert_eq!(f["member"]["path"].as_str(), Some(path.as_str()), "{r}");
+        assert!(f["message"].as_str().unwrap().contains("\"junk\" is not an RFC 3339 time"), "{r}");
+    }
+}

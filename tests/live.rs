@@ -132,7 +132,15 @@ fn live_files_keep_the_stream_valid_and_say_what_happened() {
         keys: Vec::new(),
         fingerprints: vec![fp],
     };
-    let report = verify(&archive[..], &VerifyOptions { trust }, &mut outcomes).unwrap();
+    let report = verify(
+        &archive[..],
+        &VerifyOptions {
+            trust,
+            ..Default::default()
+        },
+        &mut outcomes,
+    )
+    .unwrap();
     assert_eq!(report.verdict, Verdict::Verified, "{:#?}", report.findings);
     let outcomes = outcomes.0;
     let size = 3 * 1024 * 1024 + 17;

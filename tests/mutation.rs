@@ -122,6 +122,7 @@ fn fixture() -> Fixture {
             keys: Vec::new(),
             fingerprints: vec![fingerprint(&signer.public_key())],
         },
+        ..Default::default()
     };
     Fixture {
         tar,
