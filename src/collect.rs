@@ -64,7 +64,9 @@ pub enum CollectError {
 
 /// Receives progress; the CLI draws it, the library never prints.
 pub trait Progress {
-    /// A regular file of `size` bytes is about to be opened and read.
+    /// A regular file of `size` bytes is about to be opened and read, or,
+    /// for a small file the read-ahead thread already read (at most 64 KiB,
+    /// one link), about to be written.
     fn reading(&mut self, _path: &std::path::Path, _size: u64) {}
     /// `bytes` more of the current file's logical content were read (holes of
     /// sparse files included).

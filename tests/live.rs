@@ -115,8 +115,10 @@ fn live_files_keep_the_stream_valid_and_say_what_happened() {
     for name in ["grows.log", "shrinks.log", "rotated-while-read.log"] {
         std::fs::write(root.join(name), big(b'a')).unwrap();
     }
-    std::fs::write(root.join("rotated.log"), "old content\n").unwrap();
-    std::fs::write(root.join("vanishes.log"), "here at the walk\n").unwrap();
+    // Larger than what the collector reads ahead (64 KiB), so that these
+    // files are opened when the hook says, not before.
+    std::fs::write(root.join("rotated.log"), "old content\n".repeat(10_000)).unwrap();
+    std::fs::write(root.join("vanishes.log"), "here at the walk\n".repeat(10_000)).unwrap();
     std::fs::write(root.join("steady.log"), "stays put\n").unwrap();
     let acts = HashMap::from([
         (root.join("grows.log"), Act::Append(5000)),
