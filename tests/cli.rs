@@ -906,56 +906,6 @@ fn the_file_digest_covers_bytes_the_verifier_does_not_need() {
     assert_eq!(r["archive_file"]["matches"], true);
 }
 
-/// Members of a tar stream: (start, end) of each, padding included, and the
-/// path (pax `path`, else the ustar name).
-fn tar_members(t: &[u8]) -> Vec<(usize, usize, String)> {
-    use custody::format::tar::{padding, parse_pax_records, parse_ustar, EntryKind, BLOCK};
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while !t[pos..pos + BLOCK].iter().all(|&b| b == 0) {
-        let start = pos;
-        let mut h = parse_ustar(t[pos..pos + BLOCK].try_into().unwrap()).unwrap();
-        let mut records = Vec::new();
-        pos += BLOCK;
-        if h.kind == EntryKind::PaxExtended {
-            records = parse_pax_records(&t[pos..pos + h.size as usize]).unwrap();
-            pos += h.size as usize + padding(h.size);
-            h = parse_ustar(t[pos..pos + BLOCK].try_into().unwrap()).unwrap();
-            pos += BLOCK;
-        }
-        let get = |k: &[u8]| records.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let size = get(b"size").map_or(h.size, |v| String::from_utf8(v).unwrap().parse().unwrap());
-        let size = if h.kind.has_content() { size } else { 0 };
-        pos += size as usize + padding(size);
-        let path = String::from_utf8_lossy(&get(b"path").unwrap_or(h.name)).into_owned();
-        out.push((start, pos, path));
-    }
-    out
-}
-
-/// A custody member as custody writes it: canonical header for `secs`, the
-/// content, zero padding.
-fn custody_member(path: &str, content: &[u8], secs: i64) -> Vec<u8> {
-    let mut m = custody::format::doc::custody_member_header(path, content.len() as u64, secs).encode();
-    m.extend_from_slice(content);
-    m.resize(m.len() + custody::format::tar::padding(content.len() as u64), 0);
-    m
-}
-
-/// The tar stream with the seal's `.json` and `.json.sig` replaced by these
-/// members.
-fn with_seal_members(tar: &[u8], json: &[u8], sig: &[u8]) -> Vec<u8> {
-    let members = tar_members(tar);
-    let n = members.len();
-    let (start, _, ref json_path) = members[n - 2];
-    let (_, end, ref sig_path) = members[n - 1];
-    assert!(
-        json_path.ends_with(".json") && sig_path.ends_with(".json.sig"),
-        "{json_path} {sig_path}"
-    );
-    [&tar[..start], json, sig, &tar[end..]].concat()
-}
-
 #[test]
 fn a_seal_signature_of_sshsig_version_0_is_a_bad_signature() {
     use base64::Engine as _;

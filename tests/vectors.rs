@@ -324,6 +324,109 @@ fn regenerate() {
         "a log file's content and its manifest line changed together",
     );
 
+    // The seal re-signed by the signer's own key after an edit: the cases a
+    // second implementation had to guess (FORMAT.md §10.7).
+    let (seal, json_path, _) = seal_document(&tar);
+    let seal_text = String::from_utf8(seal.clone()).unwrap();
+    let secs = {
+        let members = tar_members(&tar);
+        let (start, _, _) = members[members.len() - 2];
+        // The ustar block follows the `x` block and its one block of records.
+        let block: &[u8; 512] = tar[start + 1024..start + 1536].try_into().unwrap();
+        custody::format::tar::parse_ustar(block).unwrap().mtime as i64
+    };
+    let key = out.join("signer");
+    let reseal = |doc: &str, secs: i64| z(&resealed(&tar, tmp.path(), &key, doc.as_bytes(), secs));
+    let edit = |from: &str, to: &str| {
+        assert!(seal_text.contains(from), "{from} in {seal_text}");
+        seal_text.replacen(from, to, 1)
+    };
+    w(
+        "seal-resigned",
+        &reseal(&seal_text, secs),
+        "signer",
+        "verified",
+        &[],
+        "the seal signed again, unchanged, by the same key: the signature bytes differ, the verdict does not",
+    );
+    let seq = format!(
+        "\"seq\":{}",
+        json_path
+            .trim_end_matches(".json")
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    );
+    w(
+        "seal-duplicate-key",
+        &reseal(&edit(&seq, &format!("{seq},{seq}")), secs),
+        "signer",
+        "tampered",
+        &["bad-checkpoint", "bad-padding"],
+        "the seal re-signed with its seq key twice: duplicate keys make a document unparsable, so it is no seal and the end marker comes too early",
+    );
+    w(
+        "seal-unknown-status",
+        &reseal(&edit("\"status\":\"custody\"", "\"status\":\"fine\""), secs),
+        "signer",
+        "tampered",
+        &["bad-checkpoint", "bad-padding"],
+        "the seal re-signed with a member status no version defines",
+    );
+    w(
+        "seal-float-integer",
+        &reseal(&edit(&seq, &format!("{seq}.0")), secs),
+        "signer",
+        "tampered",
+        &["bad-checkpoint", "bad-padding"],
+        "the seal re-signed with its seq written 5.0: integers must be plain JSON integers",
+    );
+    w(
+        "seal-time-unparsable",
+        &reseal(&edit("\"time\":\"", "\"time\":\"junk"), i64::MIN),
+        "signer",
+        "tampered",
+        &["non-canonical-custody-member"],
+        "the seal re-signed with a time that does not parse, its headers made for the least time",
+    );
+
+    // The seal's signature with its SSHSIG version set to 0, armored again:
+    // the version is not signed, so only the rule catches it.
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let (begin, end) = (&b"-----BEGIN SSH SIGNATURE-----\n"[..], &b"-----END SSH SIGNATURE-----\n"[..]);
+        let mut t = tar.clone();
+        let at = t.windows(begin.len()).rposition(|x| x == begin).unwrap();
+        let stop = at + t[at..].windows(end.len()).position(|x| x == end).unwrap() + end.len();
+        let body: String = std::str::from_utf8(&t[at..stop])
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let mut blob = b64.decode(body).unwrap();
+        assert_eq!(&blob[..10], b"SSHSIG\0\0\0\x01");
+        blob[9] = 0;
+        let mut armored = begin.to_vec();
+        for line in b64.encode(&blob).as_bytes().chunks(70) {
+            armored.extend_from_slice(line);
+            armored.push(b'\n');
+        }
+        armored.extend_from_slice(end);
+        assert_eq!(armored.len(), stop - at);
+        t[at..stop].copy_from_slice(&armored);
+        w(
+            "seal-sshsig-version-0",
+            &z(&t),
+            "signer",
+            "tampered",
+            &["bad-signature"],
+            "the seal's signature with its SSHSIG version field set to 0",
+        );
+    }
+
     // Splice: checkpoint 2 of another archive signed by the same key.
     let other_archive = tmp.path().join("other.tar.zst");
     collect(&src, &other_archive, &out.join("signer"), &["--checkpoint-members", "2"]);

@@ -194,3 +194,89 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Members of a tar stream: (start, end) of each, padding included, and the
+/// path (pax `path`, else the ustar name).
+pub fn tar_members(t: &[u8]) -> Vec<(usize, usize, String)> {
+    use custody::format::tar::{padding, parse_pax_records, parse_ustar, EntryKind, BLOCK};
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while !t[pos..pos + BLOCK].iter().all(|&b| b == 0) {
+        let start = pos;
+        let mut h = parse_ustar(t[pos..pos + BLOCK].try_into().unwrap()).unwrap();
+        let mut records = Vec::new();
+        pos += BLOCK;
+        if h.kind == EntryKind::PaxExtended {
+            records = parse_pax_records(&t[pos..pos + h.size as usize]).unwrap();
+            pos += h.size as usize + padding(h.size);
+            h = parse_ustar(t[pos..pos + BLOCK].try_into().unwrap()).unwrap();
+            pos += BLOCK;
+        }
+        let get = |k: &[u8]| records.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let size = get(b"size").map_or(h.size, |v| String::from_utf8(v).unwrap().parse().unwrap());
+        let size = if h.kind.has_content() { size } else { 0 };
+        pos += size as usize + padding(size);
+        let path = String::from_utf8_lossy(&get(b"path").unwrap_or(h.name)).into_owned();
+        out.push((start, pos, path));
+    }
+    out
+}
+
+/// A custody member as custody writes it: canonical header for `secs`, the
+/// content, zero padding.
+pub fn custody_member(path: &str, content: &[u8], secs: i64) -> Vec<u8> {
+    let mut m = custody::format::doc::custody_member_header(path, content.len() as u64, secs).encode();
+    m.extend_from_slice(content);
+    m.resize(m.len() + custody::format::tar::padding(content.len() as u64), 0);
+    m
+}
+
+/// The tar stream with the seal's `.json` and `.json.sig` replaced by these
+/// members.
+pub fn with_seal_members(tar: &[u8], json: &[u8], sig: &[u8]) -> Vec<u8> {
+    let members = tar_members(tar);
+    let n = members.len();
+    let (start, _, ref json_path) = members[n - 2];
+    let (_, end, ref sig_path) = members[n - 1];
+    assert!(
+        json_path.ends_with(".json") && sig_path.ends_with(".json.sig"),
+        "{json_path} {sig_path}"
+    );
+    [&tar[..start], json, sig, &tar[end..]].concat()
+}
+
+/// The seal document of a tar stream: its bytes, and the path of its
+/// `.json` and `.json.sig` members.
+pub fn seal_document(tar: &[u8]) -> (Vec<u8>, String, String) {
+    let members = tar_members(tar);
+    let n = members.len();
+    let (start, end, ref json_path) = members[n - 2];
+    let member = &tar[start..end];
+    let doc_start = member.windows(2).position(|w| w == b"{\"").unwrap();
+    let doc_end = member.iter().rposition(|&b| b != 0).unwrap() + 1;
+    (member[doc_start..doc_end].to_vec(), json_path.clone(), members[n - 1].2.clone())
+}
+
+/// The tar stream with its seal replaced by `doc`, signed with `key` by
+/// `ssh-keygen -Y sign` (as custody signs), its two members' headers built
+/// for `secs` as custody builds them.
+pub fn resealed(tar: &[u8], work: &Path, key: &Path, doc: &[u8], secs: i64) -> Vec<u8> {
+    require_tool("ssh-keygen");
+    let (_, json_path, sig_path) = seal_document(tar);
+    let file = work.join("reseal.json");
+    let _ = std::fs::remove_file(work.join("reseal.json.sig"));
+    std::fs::write(&file, doc).unwrap();
+    // ssh-keygen refuses a key file others may read, as a checkout leaves
+    // the vectors' key: sign with a private copy.
+    let own = work.join("reseal.key");
+    std::fs::copy(key, &own).unwrap();
+    std::fs::set_permissions(&own, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = run(Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-f"])
+        .arg(&own)
+        .args(["-n", "custody-checkpoint-v1@custody"])
+        .arg(&file));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let sig = std::fs::read(work.join("reseal.json.sig")).unwrap();
+    with_seal_members(tar, &custody_member(&json_path, doc, secs), &custody_member(&sig_path, &sig, secs))
+}
