@@ -30,9 +30,8 @@ pub const DEFAULT_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_CHECKPOINT_MEMBERS: u64 = 20_000;
 /// Default interval: seconds between checkpoints.
 pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
-/// Largest `--checkpoint-members` accepted, which bounds a checkpoint's size.
-pub const MAX_CHECKPOINT_MEMBERS: u64 = 100_000;
-pub use crate::writer::{FRAME_LIMIT, FRAME_TARGET, MAX_THREADS};
+pub use crate::format::{FRAME_LIMIT, MAX_CHECKPOINT_MEMBERS};
+pub use crate::writer::{FRAME_TARGET, MAX_THREADS};
 /// Default zstd level.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// A file that reports size 0 is read up to this many bytes (procfs and
@@ -201,12 +200,7 @@ pub fn now_rfc3339() -> (String, i64) {
     (text, now.unix_timestamp())
 }
 
-/// Whole seconds of an RFC 3339 time written by [`now_rfc3339`].
-pub fn rfc3339_secs(text: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp())
-}
+pub use crate::format::doc::rfc3339_secs;
 
 /// A member about to be written, with what is known about it so far.
 struct Member {

@@ -517,7 +517,7 @@ struct Verifier<'s> {
 /// Most bytes hashed and passed on at a time.
 const READ_PIECE: usize = 256 * 1024;
 /// Most members a segment may hold before the verifier stops keeping them.
-const MAX_SEGMENT_MEMBERS: usize = 2 * crate::collect::MAX_CHECKPOINT_MEMBERS as usize;
+const MAX_SEGMENT_MEMBERS: usize = 2 * crate::format::MAX_CHECKPOINT_MEMBERS as usize;
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// Verify an archive read from `input`, passing members to `sink`. The input
@@ -938,7 +938,7 @@ impl Verifier<'_> {
         if first.meta.path != doc::HEADER_PATH.as_bytes() {
             return Err(VerifyError::NotAnArchive(format!(
                 "its first member is {:?}, not {}",
-                crate::source::display(&first.meta.path),
+                doc::display(&first.meta.path),
                 doc::HEADER_PATH
             )));
         }
@@ -961,7 +961,7 @@ impl Verifier<'_> {
                 }
                 // A time that does not parse gives no header to compare
                 // with: whatever header the member has, it is not canonical.
-                let problem = match crate::collect::rfc3339_secs(&h.start_time) {
+                let problem = match doc::rfc3339_secs(&h.start_time) {
                     None => Some(format!(
                         "the header document's start_time {:?} is not an RFC 3339 time, so its tar header cannot be the one custody writes",
                         h.start_time
@@ -1455,7 +1455,7 @@ impl Verifier<'_> {
     fn check_custody_headers(&mut self, seq: u64, cp: &CheckpointDoc, m: &Observed, sig: &Observed) -> bool {
         // A time that does not parse gives no header to compare with:
         // whatever headers the members have, they are not canonical.
-        let secs = crate::collect::rfc3339_secs(&cp.time);
+        let secs = doc::rfc3339_secs(&cp.time);
         let mut ok = true;
         for (o, path) in [(m, doc::checkpoint_path(seq)), (sig, doc::signature_path(seq))] {
             let problem = match secs {

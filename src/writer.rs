@@ -21,17 +21,11 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
+use crate::format::{CUT_PHASE, FRAME_LIMIT};
+
 /// A frame ends at the first member boundary once it holds this many tar
 /// bytes.
 pub const FRAME_TARGET: usize = 3 * 1024 * 1024;
-/// A frame never holds more tar bytes than this: inside a large member it is
-/// cut before, at a tar offset of [`CUT_PHASE`] modulo 512.
-pub const FRAME_LIMIT: usize = 4 * 1024 * 1024;
-/// Where, within a 512-byte tar block, a frame cut inside a member falls. A
-/// frame that starts inside a member therefore never starts where a block
-/// of a file's content does: a tar file among the evidence cannot pass for
-/// archive members when a verifier resynchronises there after damage.
-pub const CUT_PHASE: u64 = 256;
 
 /// Counts and hashes the compressed bytes on their way out.
 pub(crate) struct HashingWriter<W: Write> {
