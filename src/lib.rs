@@ -11,7 +11,6 @@ pub mod format;
 pub mod signer;
 pub mod source;
 pub mod verify;
-mod writer;
 
 // The damage-surviving zstd frame reader is the verifier's; it keeps its
 // old path for the tools and tests that decode frames with it.
