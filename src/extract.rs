@@ -78,7 +78,7 @@ fn each_record(file: Option<&File>, mut f: impl FnMut(&[u8], &str, bool) -> io::
 /// A line of the not-restored list: the path as `list` shows it, then what
 /// was not restored.
 fn not_restored_line(path: &[u8], what: &str) -> String {
-    format!("{}\t{what}\n", crate::source::display(path).escape_debug())
+    format!("{}\t{what}\n", crate::format::doc::display(path).escape_debug())
 }
 
 /// Extracts into a directory as a [`MemberSink`] of the verifier.

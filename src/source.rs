@@ -20,6 +20,8 @@ use rustix::io::Errno;
 
 use crate::format::tar::Timestamp;
 
+pub use crate::format::doc::display;
+
 /// What `statx` said about an entry, not following symlinks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
@@ -474,11 +476,6 @@ fn unwind(mut stack: Vec<Level>, mut visit: impl FnMut(WalkItem) -> std::io::Res
         })?;
     }
     Ok(())
-}
-
-/// The text of a path for messages.
-pub fn display(path: &[u8]) -> String {
-    OsStr::from_bytes(path).to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 //! The bytes of these documents are hashed and signed exactly as they appear
 //! in the stream; a verifier never re-serialises them to check a digest.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -176,6 +179,11 @@ impl PathText {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// The text of a path for messages.
+pub fn display(path: &[u8]) -> String {
+    OsStr::from_bytes(path).to_string_lossy().into_owned()
 }
 
 /// What happened when a member was collected.
@@ -475,6 +483,13 @@ pub fn custody_member_header(path: &str, size: u64, secs: i64) -> MemberHeader {
     let mut h = MemberHeader::new(path.as_bytes().to_vec(), EntryKind::File, size, Timestamp { secs, nanos: 0 });
     h.mode = 0o444;
     h
+}
+
+/// Whole seconds of an RFC 3339 time written by [`now_rfc3339`](crate::collect::now_rfc3339).
+pub fn rfc3339_secs(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 /// Serialise a document the way custody writes it: compact JSON plus `\n`.

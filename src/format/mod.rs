@@ -20,3 +20,13 @@ pub const MAX_PAX_LEN: u64 = 16 * 1024 * 1024;
 /// few dozen; extended attributes add one each), so that a header of tiny
 /// records cannot multiply its size in memory.
 pub const MAX_PAX_RECORDS: usize = 65_536;
+/// Largest `--checkpoint-members` accepted, which bounds a checkpoint's size.
+pub const MAX_CHECKPOINT_MEMBERS: u64 = 100_000;
+/// A frame never holds more tar bytes than this: inside a large member it is
+/// cut before, at a tar offset of [`CUT_PHASE`] modulo 512.
+pub const FRAME_LIMIT: usize = 4 * 1024 * 1024;
+/// Where, within a 512-byte tar block, a frame cut inside a member falls. A
+/// frame that starts inside a member therefore never starts where a block
+/// of a file's content does: a tar file among the evidence cannot pass for
+/// archive members when a verifier resynchronises there after damage.
+pub const CUT_PHASE: u64 = 256;

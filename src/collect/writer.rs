@@ -21,23 +21,17 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
+use crate::format::{CUT_PHASE, FRAME_LIMIT};
+
 /// A frame ends at the first member boundary once it holds this many tar
 /// bytes.
 pub const FRAME_TARGET: usize = 3 * 1024 * 1024;
-/// A frame never holds more tar bytes than this: inside a large member it is
-/// cut before, at a tar offset of [`CUT_PHASE`] modulo 512.
-pub const FRAME_LIMIT: usize = 4 * 1024 * 1024;
-/// Where, within a 512-byte tar block, a frame cut inside a member falls. A
-/// frame that starts inside a member therefore never starts where a block
-/// of a file's content does: a tar file among the evidence cannot pass for
-/// archive members when a verifier resynchronises there after damage.
-pub const CUT_PHASE: u64 = 256;
 
 /// Counts and hashes the compressed bytes on their way out.
-pub(crate) struct HashingWriter<W: Write> {
-    pub(crate) inner: W,
-    pub(crate) sha: Sha256,
-    pub(crate) bytes: u64,
+pub(super) struct HashingWriter<W: Write> {
+    pub(super) inner: W,
+    pub(super) sha: Sha256,
+    pub(super) bytes: u64,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -53,21 +47,21 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 /// The content digest of one member: SHA-256 of its logical content.
-pub(crate) struct ContentDigest {
+pub(super) struct ContentDigest {
     sha: Sha256,
 }
 
 impl ContentDigest {
-    pub(crate) fn new() -> Self {
+    pub(super) fn new() -> Self {
         ContentDigest { sha: Sha256::new() }
     }
-    pub(crate) fn update(&mut self, b: &[u8]) {
+    pub(super) fn update(&mut self, b: &[u8]) {
         self.sha.update(b);
     }
-    pub(crate) fn zeros(&mut self, n: u64) {
+    pub(super) fn zeros(&mut self, n: u64) {
         crate::format::digest::sha256_zeros(&mut self.sha, n);
     }
-    pub(crate) fn finish(self) -> String {
+    pub(super) fn finish(self) -> String {
         hex::encode(self.sha.finalize())
     }
 }
@@ -107,7 +101,7 @@ enum Back {
 /// stream order and keeps the archive's own digest. At most
 /// `max_in_flight` frames are held (being compressed, or compressed and
 /// waiting for an earlier one), which bounds the memory.
-pub(crate) struct Frames<W: Write + Send + 'static> {
+pub(super) struct Frames<W: Write + Send + 'static> {
     pool: Pool,
     to_output: Option<Sender<ToOutput>>,
     back: Receiver<Back>,
@@ -310,7 +304,7 @@ fn pool_gone() -> io::Error {
 
 /// The tar stream as written: running segment digest, the open member's
 /// digests, and the current zstd frame.
-pub(crate) struct TarStream<W: Write + Send + 'static> {
+pub(super) struct TarStream<W: Write + Send + 'static> {
     frames: Option<Frames<W>>,
     /// Tar bytes of the current frame.
     frame: Vec<u8>,
@@ -326,7 +320,7 @@ pub(crate) struct TarStream<W: Write + Send + 'static> {
 
 impl<W: Write + Send + 'static> TarStream<W> {
     /// A stream compressed at `level` on `threads` threads.
-    pub(crate) fn new(out: W, level: i32, threads: usize) -> io::Result<Self> {
+    pub(super) fn new(out: W, level: i32, threads: usize) -> io::Result<Self> {
         let mut frames = Frames::new(out, level, threads)?;
         Ok(TarStream {
             frame: frames.tar_buffer(),
@@ -343,7 +337,7 @@ impl<W: Write + Send + 'static> TarStream<W> {
     }
 
     /// Bytes of the tar stream that are not member content (headers, padding).
-    pub(crate) fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(super) fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.append(bytes)
     }
 
@@ -368,7 +362,7 @@ impl<W: Write + Send + 'static> TarStream<W> {
         Ok(())
     }
 
-    pub(crate) fn raw_zeros(&mut self, n: u64) -> io::Result<()> {
+    pub(super) fn raw_zeros(&mut self, n: u64) -> io::Result<()> {
         self.zeros(n, Self::raw)
     }
 
@@ -383,37 +377,37 @@ impl<W: Write + Send + 'static> TarStream<W> {
     }
 
     /// A member's content begins.
-    pub(crate) fn begin_member(&mut self) {
+    pub(super) fn begin_member(&mut self) {
         self.member = Some(ContentDigest::new());
     }
 
     /// Member content: into the member's digests and the stream.
-    pub(crate) fn content(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(super) fn content(&mut self, bytes: &[u8]) -> io::Result<()> {
         if let Some(m) = self.member.as_mut() {
             m.update(bytes);
         }
         self.raw(bytes)
     }
 
-    pub(crate) fn content_zeros(&mut self, n: u64) -> io::Result<()> {
+    pub(super) fn content_zeros(&mut self, n: u64) -> io::Result<()> {
         self.zeros(n, Self::content)
     }
 
     /// A hole of a sparse file: zeros in the member's logical content that
     /// the stream does not carry.
-    pub(crate) fn hole(&mut self, n: u64) {
+    pub(super) fn hole(&mut self, n: u64) {
         if let Some(m) = self.member.as_mut() {
             m.zeros(n);
         }
     }
 
     /// The member's content ended: its SHA-256.
-    pub(crate) fn end_member(&mut self) -> String {
+    pub(super) fn end_member(&mut self) -> String {
         self.member.take().unwrap_or_else(ContentDigest::new).finish()
     }
 
     /// Finish the current segment digest (BLAKE3, hex) and start the next one.
-    pub(crate) fn take_segment_digest(&mut self) -> String {
+    pub(super) fn take_segment_digest(&mut self) -> String {
         self.hash_frame();
         let digest = crate::format::digest::segment_hex(&self.segment);
         self.segment.reset();
@@ -421,7 +415,7 @@ impl<W: Write + Send + 'static> TarStream<W> {
     }
 
     /// Between members: end the frame if it holds [`FRAME_TARGET`] bytes.
-    pub(crate) fn boundary(&mut self) -> io::Result<()> {
+    pub(super) fn boundary(&mut self) -> io::Result<()> {
         if self.frame.len() >= FRAME_TARGET {
             self.send_frame()?;
         }
@@ -431,7 +425,7 @@ impl<W: Write + Send + 'static> TarStream<W> {
     /// End the current frame (if it holds anything) and wait until every
     /// frame so far is written and flushed: what a checkpoint signed is then
     /// in the output, whatever happens to this process next.
-    pub(crate) fn end_frame(&mut self) -> io::Result<()> {
+    pub(super) fn end_frame(&mut self) -> io::Result<()> {
         if !self.frame.is_empty() {
             self.send_frame()?;
         }
@@ -448,7 +442,7 @@ impl<W: Write + Send + 'static> TarStream<W> {
     }
 
     /// End the last frame, write everything and hand back the output.
-    pub(crate) fn finish(&mut self) -> io::Result<HashingWriter<W>> {
+    pub(super) fn finish(&mut self) -> io::Result<HashingWriter<W>> {
         if !self.frame.is_empty() {
             self.send_frame()?;
         }
@@ -464,7 +458,7 @@ fn cut_offset(start: u64) -> u64 {
 }
 
 /// What the collector asks of the writer thread, in stream order.
-pub(crate) enum Msg {
+pub(super) enum Msg {
     /// Header or padding bytes.
     Raw(Vec<u8>),
     /// A member's header bytes: reply with their header digest.
@@ -489,7 +483,7 @@ pub(crate) enum Msg {
 }
 
 /// What the writer thread answers.
-pub(crate) enum Reply {
+pub(super) enum Reply {
     /// Content SHA-256 of the next member whose content ended, in order.
     Member(String),
     /// Header digest of the next member whose header was sent, in order.
@@ -501,7 +495,7 @@ pub(crate) enum Reply {
 /// Apply messages, which come in batches, to `stream` until the collector
 /// hangs up. Content buffers
 /// of `chunk` bytes go back to the collector through `pool` for reuse.
-pub(crate) fn serve<W: Write + Send + 'static>(
+pub(super) fn serve<W: Write + Send + 'static>(
     stream: &mut TarStream<W>,
     rx: Receiver<Vec<Msg>>,
     replies: Sender<Reply>,

@@ -15,7 +15,7 @@ use std::thread::Scope;
 
 use sha2::{Digest, Sha256};
 
-use crate::frames::FrameReader;
+use super::frames::FrameReader;
 
 /// Decoded bytes per chunk when a frame is streamed rather than decoded
 /// whole (a chunk never holds bytes of two frames).
@@ -25,7 +25,7 @@ const QUEUE: usize = 4;
 /// Chunk buffers in existence at once, wherever they are (queued, being
 /// parsed, waiting to be hashed): the decoding thread waits for one to come
 /// back before it decodes more. A whole frame holds at most
-/// [`crate::frames::WHOLE_FRAME_MAX`] bytes (4 MiB), so the pipeline holds
+/// [`super::frames::WHOLE_FRAME_MAX`] bytes (4 MiB), so the pipeline holds
 /// at most 32 MiB of decoded bytes. Eight let the threads run ahead of
 /// each other while a checkpoint is checked (fewer cost time: the
 /// benchmark's verify took 8 % longer with six).
@@ -77,7 +77,7 @@ impl Pool {
 
 /// Decoded bytes of one frame; the buffer goes back to the pool when the
 /// last reference is dropped.
-pub(crate) struct Chunk {
+pub(super) struct Chunk {
     data: Vec<u8>,
     /// Bytes of `data` that hold decoded bytes (the buffer may be longer).
     len: usize,
@@ -115,7 +115,7 @@ enum Piece {
 }
 
 /// The decoded stream, read on the verifier's thread.
-pub(crate) struct Decoded {
+pub(super) struct Decoded {
     rx: Receiver<Piece>,
     /// The chunk being read and the position in it.
     current: Option<(Arc<Chunk>, usize)>,
@@ -138,7 +138,7 @@ impl Decoded {
     /// ended, or this side hung up), the same thread passes the reader to
     /// `tail`, whose answer [`Decoded::finish`] returns: it may read what is
     /// left of the input.
-    pub(crate) fn start<'s, R, F>(scope: &'s Scope<'s, '_>, mut reader: FrameReader<R>, tail: F) -> Decoded
+    pub(super) fn start<'s, R, F>(scope: &'s Scope<'s, '_>, mut reader: FrameReader<R>, tail: F) -> Decoded
     where
         R: Read + Send + 's,
         F: FnOnce(FrameReader<R>) -> io::Result<Option<String>> + Send + 's,
@@ -164,12 +164,12 @@ impl Decoded {
     }
 
     /// Decoded bytes read so far.
-    pub(crate) fn produced(&self) -> u64 {
+    pub(super) fn produced(&self) -> u64 {
         self.produced
     }
 
     /// Decoded bytes read before the current (or failed) frame began.
-    pub(crate) fn frame_begin_produced(&self) -> u64 {
+    pub(super) fn frame_begin_produced(&self) -> u64 {
         self.frame_begin_produced
     }
 
@@ -185,7 +185,7 @@ impl Decoded {
     }
 
     /// Up to `max` bytes, shared, without copying; `None` at the clean end.
-    pub(crate) fn view(&mut self, max: usize) -> io::Result<Option<(Arc<Chunk>, Range<usize>)>> {
+    pub(super) fn view(&mut self, max: usize) -> io::Result<Option<(Arc<Chunk>, Range<usize>)>> {
         if self.failed {
             return Err(io::Error::other("the compressed data is damaged here; resynchronise first"));
         }
@@ -228,7 +228,7 @@ impl Decoded {
     /// the next zstd frame. Returns the compressed range lost (from the
     /// start of the frame in trouble to the next frame), or `None` when no
     /// further frame follows.
-    pub(crate) fn resync(&mut self) -> io::Result<Option<(u64, u64)>> {
+    pub(super) fn resync(&mut self) -> io::Result<Option<(u64, u64)>> {
         self.current = None;
         let from = self.frame_begin;
         if std::mem::take(&mut self.failed) {
@@ -256,7 +256,7 @@ impl Decoded {
 
     /// Stop decoding (nothing more is read from here on) and return what the
     /// `tail` given to [`Decoded::start`] answered.
-    pub(crate) fn finish(&mut self) -> io::Result<Option<String>> {
+    pub(super) fn finish(&mut self) -> io::Result<Option<String>> {
         self.current = None;
         self.ahead = None;
         self.ended = true;
@@ -414,7 +414,7 @@ enum SegmentMsg {
 /// and the header digests of members (which would otherwise take a tenth
 /// of the parsing thread's time on a tree of small files). Small updates
 /// are gathered before they are sent.
-pub(crate) struct SegmentHasher {
+pub(super) struct SegmentHasher {
     tx: SyncSender<SegmentMsg>,
     digests: Receiver<String>,
     small: Vec<u8>,
@@ -432,7 +432,7 @@ const HASHER_QUEUE: usize = 64;
 const GATHER: usize = 64 * 1024;
 
 impl SegmentHasher {
-    pub(crate) fn start<'s>(scope: &'s Scope<'s, '_>) -> SegmentHasher {
+    pub(super) fn start<'s>(scope: &'s Scope<'s, '_>) -> SegmentHasher {
         let (tx, rx) = mpsc::sync_channel::<SegmentMsg>(HASHER_QUEUE);
         let (digest_tx, digests) = mpsc::channel();
         let (header_tx, header_digests) = mpsc::channel();
@@ -487,7 +487,7 @@ impl SegmentHasher {
         }
     }
 
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
+    pub(super) fn update(&mut self, bytes: &[u8]) {
         if self.small.len() + bytes.len() > GATHER {
             self.flush();
         }
@@ -500,7 +500,7 @@ impl SegmentHasher {
 
     /// A member's header bytes: into the segment, and their header digest
     /// computed too. Returns the number to ask for it by.
-    pub(crate) fn update_header(&mut self, bytes: &[u8]) -> u64 {
+    pub(super) fn update_header(&mut self, bytes: &[u8]) -> u64 {
         if self.small.len() + bytes.len() > GATHER {
             self.flush();
         }
@@ -518,7 +518,7 @@ impl SegmentHasher {
 
     /// The header digest of header `number`; the digests of headers before
     /// it that were not asked for are dropped.
-    pub(crate) fn header_digest(&mut self, number: u64) -> String {
+    pub(super) fn header_digest(&mut self, number: u64) -> String {
         assert!(
             number >= self.headers_received && number < self.headers_sent,
             "header digests are asked for in order"
@@ -539,7 +539,7 @@ impl SegmentHasher {
     /// Bytes of a shared chunk: small pieces are gathered like other
     /// updates, so that each message carries enough work to be worth a
     /// place in the queue.
-    pub(crate) fn update_shared(&mut self, chunk: &Arc<Chunk>, range: Range<usize>) {
+    pub(super) fn update_shared(&mut self, chunk: &Arc<Chunk>, range: Range<usize>) {
         if range.len() < GATHER / 4 {
             self.update(&chunk[range]);
             return;
@@ -550,13 +550,13 @@ impl SegmentHasher {
 
     /// The digest of everything since the last take or reset, as hex; the
     /// next segment starts.
-    pub(crate) fn take(&mut self) -> String {
+    pub(super) fn take(&mut self) -> String {
         self.flush();
         self.send(SegmentMsg::Take);
         self.digests.recv().expect("the segment hasher runs until the verifier hangs up")
     }
 
-    pub(crate) fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         // Gathered headers still get their digests; their bytes' place in
         // the segment digest no longer matters, as it starts anew.
         self.flush();
@@ -576,7 +576,7 @@ enum ContentMsg {
 /// SHA-256 of members' content, computed on a thread of its own. Members
 /// are numbered in the order they end; their digests are asked for later,
 /// by number, in increasing order.
-pub(crate) struct ContentHasher {
+pub(super) struct ContentHasher {
     tx: SyncSender<ContentMsg>,
     results: Receiver<String>,
     bytes: Vec<u8>,
@@ -590,7 +590,7 @@ pub(crate) struct ContentHasher {
 const MAX_ENDS: usize = 1024;
 
 impl ContentHasher {
-    pub(crate) fn start<'s>(scope: &'s Scope<'s, '_>) -> ContentHasher {
+    pub(super) fn start<'s>(scope: &'s Scope<'s, '_>) -> ContentHasher {
         let (tx, rx) = mpsc::sync_channel::<ContentMsg>(HASHER_QUEUE);
         let (results_tx, results) = mpsc::channel();
         scope.spawn(move || {
@@ -637,7 +637,7 @@ impl ContentHasher {
     }
 
     /// Bytes of the current member.
-    pub(crate) fn update_shared(&mut self, chunk: &Arc<Chunk>, range: Range<usize>) {
+    pub(super) fn update_shared(&mut self, chunk: &Arc<Chunk>, range: Range<usize>) {
         if range.len() < GATHER / 4 {
             self.bytes.extend_from_slice(&chunk[range]);
             if self.bytes.len() >= GATHER {
@@ -651,7 +651,7 @@ impl ContentHasher {
 
     /// The current member ends (whether or not all its bytes were read);
     /// returns its number.
-    pub(crate) fn end_member(&mut self) -> u64 {
+    pub(super) fn end_member(&mut self) -> u64 {
         self.ends.push(self.bytes.len());
         if self.ends.len() >= MAX_ENDS {
             self.flush();
@@ -662,7 +662,7 @@ impl ContentHasher {
 
     /// SHA-256 (hex) of member `number`; the digests of members before it
     /// that were not asked for are dropped.
-    pub(crate) fn digest(&mut self, number: u64) -> String {
+    pub(super) fn digest(&mut self, number: u64) -> String {
         assert!(
             number >= self.received && number < self.ended,
             "content digests are asked for in order"

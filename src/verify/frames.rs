@@ -14,7 +14,7 @@ const INPUT_CHUNK: usize = 256 * 1024;
 /// Largest frame decoded in one call by [`FrameReader::read_whole_frame`]:
 /// custody's own frames all fit. Larger frames (from other compressors),
 /// and frames whose header does not state their size, are streamed.
-pub const WHOLE_FRAME_MAX: usize = crate::writer::FRAME_LIMIT;
+pub const WHOLE_FRAME_MAX: usize = crate::format::FRAME_LIMIT;
 /// Most bytes of a frame header, which holds the content size.
 const FRAME_HEADER_MAX: usize = 18;
 

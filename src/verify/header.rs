@@ -1,0 +1,108 @@
+//! The first member: the header document, which names the archive and its
+//! signer, and whose tar header must be the one custody writes.
+
+use ssh_key::PublicKey;
+
+use super::findings::FindingKind;
+use super::members::{Next, ReadEnd};
+use super::{Verifier, VerifyError};
+use crate::format::doc::{self, HeaderDoc};
+use crate::format::tar::BLOCK;
+
+impl Verifier<'_> {
+    pub(super) fn read_header_document(&mut self) -> Result<(), VerifyError> {
+        let first = match self.next_member()? {
+            Next::Member(m) => m,
+            Next::EndMarker(_) => return Err(VerifyError::NotAnArchive("the tar stream is empty".into())),
+            Next::Stopped(ReadEnd::Damaged(e), 0) => {
+                // It begins with a zstd frame, so it is compressed data that
+                // is damaged from the start, not some other kind of file.
+                let msg = format!("the first zstd frame is damaged ({e}): the header document, and with it the signer's key, is lost");
+                self.find(FindingKind::CompressedDamage, msg, None, Some(0), Some(1));
+                if !self.resync(0)? {
+                    self.exhausted = true;
+                }
+                return Ok(());
+            }
+            Next::Stopped(ReadEnd::Malformed { reason, not_tar: true }, 0) => return Err(VerifyError::NotAnArchive(reason)),
+            Next::Stopped(ReadEnd::Eof, 0) if self.stream.pos < BLOCK as u64 => {
+                return Err(VerifyError::NotAnArchive(format!(
+                    "it decompresses to {} bytes, less than one tar header",
+                    self.stream.pos
+                )))
+            }
+            Next::Stopped(end, off) => {
+                self.stopped(end, off, "inside its header document");
+                return Ok(());
+            }
+        };
+        if first.meta.path != doc::HEADER_PATH.as_bytes() {
+            return Err(VerifyError::NotAnArchive(format!(
+                "its first member is {:?}, not {}",
+                doc::display(&first.meta.path),
+                doc::HEADER_PATH
+            )));
+        }
+        let mut first = first;
+        let bytes = first.content.take().unwrap_or_default();
+        match serde_json::from_slice::<HeaderDoc>(&bytes) {
+            Ok(h) if doc::check_format(&h.format) && h.doc_type == doc::HEADER_TYPE => {
+                match PublicKey::from_openssh(&h.signer.public_key) {
+                    Ok(k) => {
+                        self.trusted = self.trust.principal_for(&k).is_some();
+                        self.key = Some(k);
+                    }
+                    Err(e) => self.find(
+                        FindingKind::BadHeaderDocument,
+                        format!("the signer's public key in the header is malformed: {e}"),
+                        Some(&first.meta.path),
+                        Some(0),
+                        Some(1),
+                    ),
+                }
+                // A time that does not parse gives no header to compare
+                // with: whatever header the member has, it is not canonical.
+                let problem = match doc::rfc3339_secs(&h.start_time) {
+                    None => Some(format!(
+                        "the header document's start_time {:?} is not an RFC 3339 time, so its tar header cannot be the one custody writes",
+                        h.start_time
+                    )),
+                    Some(secs) => (doc::custody_member_header(doc::HEADER_PATH, bytes.len() as u64, secs).encode() != first.header_bytes)
+                        .then(|| "the tar header of the header document is not the one custody writes".to_string()),
+                };
+                if let Some(msg) = problem {
+                    self.find(
+                        FindingKind::NonCanonicalCustodyMember,
+                        msg,
+                        Some(&first.meta.path),
+                        Some(0),
+                        Some(1),
+                    );
+                }
+                self.header = Some(h);
+            }
+            Ok(h) => self.find(
+                FindingKind::BadHeaderDocument,
+                format!(
+                    "the header document has format {:?} and type {:?}; this verifier reads {}",
+                    h.format,
+                    h.doc_type,
+                    crate::format::FORMAT_ID
+                ),
+                Some(&first.meta.path),
+                Some(0),
+                Some(1),
+            ),
+            Err(e) => self.find(
+                FindingKind::BadHeaderDocument,
+                format!("the header document is not valid: {e}"),
+                Some(&first.meta.path),
+                Some(0),
+                Some(1),
+            ),
+        }
+        self.chain = doc::chain_value(&bytes);
+        self.segment_members.push(*first);
+        Ok(())
+    }
+}
