@@ -2,7 +2,7 @@
 //!
 //! [`collect`] walks sources and streams a hash-chained, signed pax tar inside
 //! zstd frames; [`verify`] proves the chain of custody of such an archive and
-//! reports every finding; [`format`] holds the pure byte-level format.
+//! reports every finding; [`format`](mod@format) holds the pure byte-level format.
 //! The library never prints: progress and results flow through traits.
 
 pub mod collect;

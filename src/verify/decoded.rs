@@ -524,16 +524,7 @@ impl SegmentHasher {
             "header digests are asked for in order"
         );
         self.flush();
-        loop {
-            let d = self
-                .header_digests
-                .recv()
-                .expect("the segment hasher runs until the verifier hangs up");
-            self.headers_received += 1;
-            if self.headers_received > number {
-                return d;
-            }
-        }
+        nth_result(&self.header_digests, &mut self.headers_received, number, "segment hasher")
     }
 
     /// Bytes of a shared chunk: small pieces are gathered like other
@@ -668,12 +659,20 @@ impl ContentHasher {
             "content digests are asked for in order"
         );
         self.flush();
-        loop {
-            let d = self.results.recv().expect("the content hasher runs until the verifier hangs up");
-            self.received += 1;
-            if self.received > number {
-                return d;
-            }
+        nth_result(&self.results, &mut self.received, number, "content hasher")
+    }
+}
+
+/// Result `number` of a hasher thread that answers in order, `received`
+/// answers having been taken already; the ones before it are dropped.
+fn nth_result(answers: &Receiver<String>, received: &mut u64, number: u64, hasher: &str) -> String {
+    loop {
+        let d = answers
+            .recv()
+            .unwrap_or_else(|_| panic!("the {hasher} runs until the verifier hangs up"));
+        *received += 1;
+        if *received > number {
+            return d;
         }
     }
 }
