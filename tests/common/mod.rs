@@ -280,3 +280,17 @@ pub fn resealed(tar: &[u8], work: &Path, key: &Path, doc: &[u8], secs: i64) -> V
     let sig = std::fs::read(work.join("reseal.json.sig")).unwrap();
     with_seal_members(tar, &custody_member(&json_path, doc, secs), &custody_member(&sig_path, &sig, secs))
 }
+
+/// `custody extract ARCHIVE --into OUT`, trusting `key`'s public half; it
+/// must succeed.
+pub fn extract_trusted(archive: &Path, out: &Path, key: &Path) -> Output {
+    let o = run(custody()
+        .arg("extract")
+        .arg(archive)
+        .arg("--into")
+        .arg(out)
+        .arg("--key")
+        .arg(pub_of(key)));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    o
+}
