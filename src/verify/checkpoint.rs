@@ -309,20 +309,10 @@ impl Verifier<'_> {
     }
 
     fn check_custody_headers(&mut self, seq: u64, cp: &CheckpointDoc, m: &Observed, sig: &Observed) -> bool {
-        // A time that does not parse gives no header to compare with:
-        // whatever headers the members have, they are not canonical.
-        let secs = doc::rfc3339_secs(&cp.time);
         let mut ok = true;
         for (o, path) in [(m, doc::checkpoint_path(seq)), (sig, doc::signature_path(seq))] {
-            let problem = match secs {
-                None => Some(format!(
-                    "checkpoint {seq}'s time {:?} is not an RFC 3339 time, so the tar header of {path} cannot be the one custody writes for it",
-                    cp.time
-                )),
-                Some(secs) => (doc::custody_member_header(&path, o.meta.size, secs).encode() != o.header_bytes)
-                    .then(|| format!("the tar header of {path} is not the one custody writes for it")),
-            };
-            if let Some(msg) = problem {
+            let what = format!("checkpoint {seq}'s time");
+            if let Some(msg) = non_canonical(&path, o, &what, &cp.time) {
                 self.find(
                     FindingKind::NonCanonicalCustodyMember,
                     msg,
@@ -414,5 +404,20 @@ impl Verifier<'_> {
             );
             self.find(FindingKind::CollectionStopped, msg, None, None, Some(cp.seq));
         }
+    }
+}
+
+/// Why custody member `o`, at `path`, does not carry the canonical tar header
+/// custody writes for its document's time `time` (FORMAT.md §4.1), if it
+/// does not; `what` names that time in the message. A time that does not
+/// parse gives no header to compare with: whatever header the member has, it
+/// is not canonical.
+pub(super) fn non_canonical(path: &str, o: &Observed, what: &str, time: &str) -> Option<String> {
+    match doc::rfc3339_secs(time) {
+        None => Some(format!(
+            "{what} {time:?} is not an RFC 3339 time, so the tar header of {path} cannot be the one custody writes for it"
+        )),
+        Some(secs) => (doc::custody_member_header(path, o.meta.size, secs).encode() != o.header_bytes)
+            .then(|| format!("the tar header of {path} is not the one custody writes for it")),
     }
 }

@@ -3,6 +3,7 @@
 
 use ssh_key::PublicKey;
 
+use super::checkpoint::non_canonical;
 use super::findings::FindingKind;
 use super::members::{Next, ReadEnd};
 use super::{Verifier, VerifyError};
@@ -60,17 +61,8 @@ impl Verifier<'_> {
                         Some(1),
                     ),
                 }
-                // A time that does not parse gives no header to compare
-                // with: whatever header the member has, it is not canonical.
-                let problem = match doc::rfc3339_secs(&h.start_time) {
-                    None => Some(format!(
-                        "the header document's start_time {:?} is not an RFC 3339 time, so its tar header cannot be the one custody writes",
-                        h.start_time
-                    )),
-                    Some(secs) => (doc::custody_member_header(doc::HEADER_PATH, bytes.len() as u64, secs).encode() != first.header_bytes)
-                        .then(|| "the tar header of the header document is not the one custody writes".to_string()),
-                };
-                if let Some(msg) = problem {
+                let what = "the header document's start_time";
+                if let Some(msg) = non_canonical(doc::HEADER_PATH, &first, what, &h.start_time) {
                     self.find(
                         FindingKind::NonCanonicalCustodyMember,
                         msg,
