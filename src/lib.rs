@@ -2,10 +2,11 @@
 //!
 //! [`collect`] walks sources and streams a hash-chained, signed pax tar inside
 //! zstd frames; [`verify`] proves the chain of custody of such an archive and
-//! reports every finding; [`format`](mod@format) holds the pure byte-level format.
+//! reports every finding; [`custody_log`] records and checks who held it since; [`format`](mod@format) holds the pure byte-level format.
 //! The library never prints: progress and results flow through traits.
 
 pub mod collect;
+pub mod custody_log;
 pub mod extract;
 pub mod format;
 pub mod signer;

@@ -11,11 +11,14 @@ use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
 
 use custody::collect::{self, CollectOptions, Collector, Progress};
+use custody::custody_log::Actor;
 use custody::format::doc::{CaseInfo, PathText};
 use custody::format::tar::EntryKind;
 use custody::signer::{self, Signer, TrustAnchors, PASSPHRASE_ENV};
 use custody::source::{self, WalkOptions};
 use custody::verify::{self, Level, MemberOutcome, MemberSink, Proof, Report, Verdict, VerifyOptions};
+
+mod cli;
 
 /// Exit codes (see README.md, "Exit codes").
 mod exit {
@@ -79,6 +82,15 @@ enum Command {
         /// checked if it exists.
         #[arg(long, value_name = "HEX", value_parser = verify::parse_sha256_hex)]
         archive_sha256: Option<String>,
+        /// The custody log to check with the archive. Without it,
+        /// ARCHIVE.custody beside a file input is checked if it exists.
+        #[arg(long, value_name = "FILE")]
+        custody_log: Option<PathBuf>,
+    },
+    /// Record and show who held the evidence since (the custody log, ARCHIVE.custody).
+    Log {
+        #[command(subcommand)]
+        command: cli::log::LogCommand,
     },
     /// List members with type, status, digests and proof (verifies as it goes).
     List {
@@ -118,13 +130,9 @@ struct TrustArgs {
     fingerprints: Vec<String>,
 }
 
+/// The key that signs: a file, ssh-agent, or (for collect) an ephemeral one.
 #[derive(Args)]
-struct CollectArgs {
-    /// Files or directories to collect.
-    paths: Vec<PathBuf>,
-    /// Archive to write (must not exist), or `-` for standard output.
-    #[arg(long, short)]
-    output: PathBuf,
+struct SigningArgs {
     /// OpenSSH ed25519 private key file to sign with. If it is encrypted, the
     /// passphrase is read from the CUSTODY_KEY_PASSPHRASE environment variable or prompted for.
     #[arg(long, value_name = "PATH")]
@@ -135,6 +143,17 @@ struct CollectArgs {
     /// With --agent: the public key file of the agent key to use.
     #[arg(long, value_name = "PUBKEY", requires = "agent")]
     agent_key: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CollectArgs {
+    /// Files or directories to collect.
+    paths: Vec<PathBuf>,
+    /// Archive to write (must not exist), or `-` for standard output.
+    #[arg(long, short)]
+    output: PathBuf,
+    #[command(flatten)]
+    signing: SigningArgs,
     /// Case reference.
     #[arg(long)]
     case: Option<String>,
@@ -147,6 +166,12 @@ struct CollectArgs {
     /// Free-form note.
     #[arg(long)]
     note: Option<String>,
+    /// Your organisation, for the custody log's `acquired` event.
+    #[arg(long)]
+    organization: Option<String>,
+    /// Where the evidence is (site, room, rack), for the custody log's `acquired` event.
+    #[arg(long)]
+    location: Option<String>,
     /// Leave out paths matching this glob (matched against absolute paths; repeatable).
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
@@ -190,7 +215,9 @@ fn main() -> ExitCode {
             json,
             all,
             archive_sha256,
-        } => run_verify(&archive, &trust, archive_sha256, json, all),
+            custody_log,
+        } => run_verify(&archive, &trust, archive_sha256, custody_log, json, all),
+        Command::Log { command } => cli::log::run(command),
         Command::List { archive, trust, json } => run_list(&archive, &trust, json),
         Command::Extract {
             archive,
@@ -233,9 +260,10 @@ fn keygen(output: &Path, comment: &str) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn load_signer(args: &CollectArgs) -> anyhow::Result<Signer> {
+/// The signing key `args` name, or `None` when they name none.
+fn load_signer(args: &SigningArgs) -> anyhow::Result<Option<Signer>> {
     if let Some(path) = &args.key {
-        return Ok(Signer::from_file(path, || {
+        return Ok(Some(Signer::from_file(path, || {
             std::env::var(PASSPHRASE_ENV).ok().or_else(|| {
                 if io::stdin().is_terminal() {
                     rpassword::prompt_password(format!("passphrase for {}: ", path.display())).ok()
@@ -243,15 +271,15 @@ fn load_signer(args: &CollectArgs) -> anyhow::Result<Signer> {
                     None
                 }
             })
-        })?);
+        })?));
     }
     if args.agent {
         let sock = std::env::var_os("SSH_AUTH_SOCK")
             .ok_or_else(|| anyhow!("--agent needs a running ssh-agent, but SSH_AUTH_SOCK is not set. Start one (`eval $(ssh-agent)`, `ssh-add KEY`) or forward yours with `ssh -A`."))?;
         let want = args.agent_key.as_deref().map(signer::read_public_key).transpose()?;
-        return Ok(Signer::from_agent(Path::new(&sock), want.as_ref())?);
+        return Ok(Some(Signer::from_agent(Path::new(&sock), want.as_ref())?));
     }
-    Ok(Signer::ephemeral())
+    Ok(None)
 }
 
 /// Refuse an output inside a collected tree: custody never writes into the evidence.
@@ -298,7 +326,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
     if !to_stdout {
         check_output_outside(&args.output, &sources)?;
     }
-    let mut signer = load_signer(&args)?;
+    let mut signer = load_signer(&args.signing)?.unwrap_or_else(Signer::ephemeral);
     let mut never_collect = Vec::new();
     let out: Box<dyn Write + Send> = if to_stdout {
         Box::new(io::BufWriter::with_capacity(1 << 20, io::stdout()))
@@ -393,15 +421,31 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
                 sidecar.display()
             )
         })?;
+        let actor = Actor {
+            name: args.examiner.clone().unwrap_or_else(login_name),
+            role: Some("collector".into()),
+            organization: args.organization.clone(),
+        };
+        let (log, head) = cli::log::write_acquired(&args.output, &mut signer, &summary, actor, args.location.clone())
+            .context("the archive is complete, but its custody log could not be written; record the acquisition with `custody log add ARCHIVE --event acquired`")?;
         let mut o = io::stdout().lock();
         write!(o, "{report}")?;
         writeln!(o, "sidecar      {}", sidecar.display())?;
+        writeln!(o, "custody log  {} (acquired; head {head})", log.display())?;
     }
     Ok(if summary.stopped.is_some() {
         exit::COLLECTION_STOPPED
     } else {
         exit::OK
     })
+}
+
+/// Who runs this process, for the `acquired` event when no --examiner is given.
+fn login_name() -> String {
+    ["LOGNAME", "USER"]
+        .into_iter()
+        .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
 }
 
 /// A flag that SIGINT, SIGTERM and SIGHUP set to their number, so that the
@@ -486,18 +530,29 @@ impl Progress for ProgressBar {
 }
 
 fn trust_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
+    trust_anchors_for(&t.keys, &t.allowed_signers, &t.fingerprints, custody::format::SIGNATURE_NAMESPACE)
+}
+
+/// The anchors trusted to sign in `namespace`: every key file and
+/// fingerprint given, and the allowed_signers entries valid there.
+fn trust_anchors_for(
+    keys: &[PathBuf],
+    allowed_signers: &[PathBuf],
+    fingerprints: &[String],
+    namespace: &str,
+) -> anyhow::Result<TrustAnchors> {
     let mut anchors = TrustAnchors::default();
-    for k in &t.keys {
+    for k in keys {
         let key = signer::read_public_key(k)?;
         anchors.keys.push(signer::TrustedKey {
             principal: format!("key file {}", k.display()),
             key,
         });
     }
-    for f in &t.allowed_signers {
-        anchors.add_allowed_signers(f)?;
+    for f in allowed_signers {
+        anchors.add_allowed_signers_for(f, namespace)?;
     }
-    for fp in &t.fingerprints {
+    for fp in fingerprints {
         if !fp.starts_with("SHA256:") {
             return Err(anyhow!(
                 "--fingerprint {fp:?} is not a SHA256: fingerprint as `ssh-keygen -l` prints it"
@@ -588,18 +643,37 @@ fn expected_digest(archive: &Path, option: Option<String>) -> anyhow::Result<Opt
     }))
 }
 
-fn run_verify(archive: &Path, trust: &TrustArgs, archive_sha256: Option<String>, json: bool, all: bool) -> anyhow::Result<u8> {
-    let report = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|trust| {
+fn run_verify(
+    archive: &Path,
+    trust: &TrustArgs,
+    archive_sha256: Option<String>,
+    custody_log: Option<PathBuf>,
+    json: bool,
+    all: bool,
+) -> anyhow::Result<u8> {
+    let checked = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|anchors| {
+        let log_trust = cli::log::log_anchors(trust).map_err(|e| ("trust-anchor", e))?;
         let archive_sha256 = expected_digest(archive, archive_sha256).map_err(|e| ("operational", e))?;
+        let log = custody_log_of(archive, custody_log).map_err(|e| ("operational", e))?;
         let input = open_input(archive).map_err(|e| ("read", e))?;
-        let opts = VerifyOptions { trust, archive_sha256 };
-        verify::verify(input, &opts, &mut verify::NullSink).map_err(|e| {
+        let opts = VerifyOptions {
+            trust: anchors,
+            archive_sha256,
+            hash_input: log.is_some(),
+        };
+        let mut report = verify::verify(input, &opts, &mut verify::NullSink).map_err(|e| {
             let e = anyhow::Error::from(e);
             (error_kind(&e), e)
-        })
+        })?;
+        let log = log.map(|(path, bytes)| {
+            let checked = cli::log::check_against(&path, &bytes, &report, &log_trust);
+            report.add_findings(checked.findings.clone());
+            checked
+        });
+        Ok((report, log))
     });
-    let report = match report {
-        Ok(report) => report,
+    let (report, log) = match checked {
+        Ok(checked) => checked,
         Err((kind, e)) => {
             if json {
                 // A program reading standard output gets an answer too; the
@@ -630,12 +704,45 @@ fn run_verify(archive: &Path, trust: &TrustArgs, archive_sha256: Option<String>,
     };
     let mut out = io::stdout().lock();
     if json {
-        serde_json::to_writer(&mut out, &report)?;
+        #[derive(serde::Serialize)]
+        struct WithLog<'a> {
+            #[serde(flatten)]
+            report: &'a Report,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            custody_log: Option<cli::log::LogJson<'a>>,
+        }
+        let obj = WithLog {
+            report: &report,
+            custody_log: log.as_ref().map(cli::log::LogJson::new),
+        };
+        serde_json::to_writer(&mut out, &obj)?;
         writeln!(out)?;
     } else {
         write!(out, "{}", human_report(archive, &report, all))?;
+        if let Some(log) = &log {
+            write!(out, "{}", cli::log::table(log))?;
+        }
     }
     Ok(verdict_code(report.verdict))
+}
+
+/// The custody log to check with `archive`, read whole: `--custody-log`,
+/// else `ARCHIVE.custody` beside a file input when there is one.
+fn custody_log_of(archive: &Path, option: Option<PathBuf>) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
+    let path = match option {
+        Some(p) => p,
+        None if archive.as_os_str() == "-" => return Ok(None),
+        None => {
+            let p = custody::custody_log::log_path(archive);
+            if !p.exists() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("cannot read the custody log {}; check the path and its permissions", path.display()))?;
+    Ok(Some((path, bytes)))
 }
 
 fn human_report(archive: &Path, r: &Report, all: bool) -> String {
@@ -645,6 +752,9 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         Verdict::Verified => "VERIFIED: sealed, every byte matches what was signed, and the signer is trusted.",
         Verdict::Incomplete => "INCOMPLETE: intact up to its last checkpoint, but the archive ends before its seal.",
         Verdict::Untrusted => "UNTRUSTED: the signatures check out, but the signing key is not one you named as trusted.",
+        Verdict::Tampered if r.findings.iter().all(|f| f.level != Level::Error || f.kind.is_custody_log()) => {
+            "TAMPERED: the archive is intact, but its custody log was altered (see the errors under \"custody log\")."
+        }
         Verdict::Tampered
             if r.findings
                 .iter()
@@ -724,7 +834,8 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         let _ = writeln!(s, "  archive sha256 {} ({how})", f.sha256);
     }
     let mut infos = 0;
-    for f in &r.findings {
+    // The custody log's findings are listed with the log.
+    for f in r.findings.iter().filter(|f| !f.kind.is_custody_log()) {
         if f.level == Level::Info {
             infos += 1;
             if infos > 20 && !all {
@@ -817,7 +928,7 @@ impl<W: Write> MemberSink for ListSink<W> {
 fn run_list(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
-        archive_sha256: None,
+        ..Default::default()
     };
     let mut sink = ListSink {
         out: io::BufWriter::new(io::stdout().lock()),
@@ -850,7 +961,7 @@ fn trust_given(t: &TrustArgs) -> bool {
 fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
-        archive_sha256: None,
+        ..Default::default()
     };
     let input = open_input(archive)?;
     let mut ex = custody::extract::Extractor::new(into, salvage).with_context(|| format!("cannot extract into {}", into.display()))?;

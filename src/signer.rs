@@ -252,21 +252,25 @@ impl Signer {
         }
     }
 
-    /// Sign `msg` as an SSHSIG in custody's namespace; returns the armored
-    /// signature exactly as `ssh-keygen -Y sign` would write it.
+    /// Sign `msg` as an SSHSIG in custody's checkpoint namespace; returns
+    /// the armored signature exactly as `ssh-keygen -Y sign` would write it.
     pub fn sign(&mut self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let sig = match self {
+        let sig = self.sign_in(SIGNATURE_NAMESPACE, msg)?;
+        armor(&sig).map_err(KeyError::Sign)
+    }
+
+    /// Sign `msg` as an SSHSIG (sha512) in `namespace`.
+    pub fn sign_in(&mut self, namespace: &str, msg: &[u8]) -> Result<SshSig, KeyError> {
+        Ok(match self {
             Signer::File(k) | Signer::Ephemeral(k) => {
-                SshSig::sign(k, SIGNATURE_NAMESPACE, HashAlg::Sha512, msg).map_err(|e| KeyError::Sign(e.to_string()))?
+                SshSig::sign(k, namespace, HashAlg::Sha512, msg).map_err(|e| KeyError::Sign(e.to_string()))?
             }
             Signer::Agent { client, public } => {
-                let data = SshSig::signed_data(SIGNATURE_NAMESPACE, HashAlg::Sha512, msg).map_err(|e| KeyError::Sign(e.to_string()))?;
+                let data = SshSig::signed_data(namespace, HashAlg::Sha512, msg).map_err(|e| KeyError::Sign(e.to_string()))?;
                 let signature = client.sign(public.clone(), &data).map_err(|e| KeyError::Agent(e.to_string()))?;
-                SshSig::new(public.key_data().clone(), SIGNATURE_NAMESPACE, HashAlg::Sha512, signature)
-                    .map_err(|e| KeyError::Sign(e.to_string()))?
+                SshSig::new(public.key_data().clone(), namespace, HashAlg::Sha512, signature).map_err(|e| KeyError::Sign(e.to_string()))?
             }
-        };
-        armor(&sig).map_err(KeyError::Sign)
+        })
     }
 }
 
@@ -383,8 +387,14 @@ impl TrustAnchors {
     }
 
     /// Add the keys of an OpenSSH `allowed_signers` file that may sign in
-    /// custody's namespace.
+    /// custody's checkpoint namespace.
     pub fn add_allowed_signers(&mut self, path: &Path) -> Result<(), KeyError> {
+        self.add_allowed_signers_for(path, SIGNATURE_NAMESPACE)
+    }
+
+    /// Add the keys of an OpenSSH `allowed_signers` file that may sign in
+    /// `namespace`.
+    pub fn add_allowed_signers_for(&mut self, path: &Path, namespace: &str) -> Result<(), KeyError> {
         let text = std::fs::read_to_string(path).map_err(|cause| KeyError::Read {
             path: path.to_owned(),
             cause,
@@ -408,7 +418,7 @@ impl TrustAnchors {
                 line: n + 1,
                 reason,
             })?;
-            if parsed.cert_authority || !parsed.namespace_allowed(SIGNATURE_NAMESPACE) {
+            if parsed.cert_authority || !parsed.namespace_allowed(namespace) {
                 continue;
             }
             self.keys.push(TrustedKey {
@@ -596,6 +606,17 @@ fn parse_allowed_signer(line: &str) -> Result<AllowedSigner, String> {
 /// Returns the parsed signature's problem as text when it does not verify.
 pub fn verify_signature(key: &PublicKey, msg: &[u8], armored: &[u8]) -> Result<(), String> {
     let sig = SshSig::from_pem(armored).map_err(|e| format!("not an SSHSIG signature: {e}"))?;
+    verify_parsed(&sig, SIGNATURE_NAMESPACE, key, msg)?;
+    let canonical = armor(&sig)?;
+    if canonical != armored {
+        return Err("signature text is not in canonical form (bytes altered around a valid signature)".into());
+    }
+    Ok(())
+}
+
+/// Verify a parsed SSHSIG over `msg` made by `key` in `namespace`: version
+/// 1, ssh-ed25519 with sha512. Does not check how it was encoded.
+pub fn verify_parsed(sig: &SshSig, namespace: &str, key: &PublicKey, msg: &[u8]) -> Result<(), String> {
     // The version is not signed: accepting another one (ssh-key takes 0)
     // would let the bytes of a signature no segment digest covers change.
     if sig.version() != SshSig::VERSION {
@@ -608,19 +629,14 @@ pub fn verify_signature(key: &PublicKey, msg: &[u8], armored: &[u8]) -> Result<(
             sig.hash_alg()
         ));
     }
-    if sig.namespace() != SIGNATURE_NAMESPACE {
-        return Err(format!("signature namespace is {:?}, not {SIGNATURE_NAMESPACE:?}", sig.namespace()));
+    if sig.namespace() != namespace {
+        return Err(format!("signature namespace is {:?}, not {namespace:?}", sig.namespace()));
     }
     if sig.public_key() != key.key_data() {
-        return Err("signature was made by a different key than the header names".into());
+        return Err("signature was made by a different key than the one named".into());
     }
-    key.verify(SIGNATURE_NAMESPACE, msg, &sig)
-        .map_err(|e| format!("signature does not verify: {e}"))?;
-    let canonical = armor(&sig)?;
-    if canonical != armored {
-        return Err("signature text is not in canonical form (bytes altered around a valid signature)".into());
-    }
-    Ok(())
+    key.verify(namespace, msg, sig)
+        .map_err(|e| format!("signature does not verify: {e}"))
 }
 
 #[cfg(test)]

@@ -70,13 +70,52 @@ pub enum FindingKind {
     /// The SHA-256 of the archive file differs from the one recorded for it
     /// (`--archive-sha256` or the `ARCHIVE.sha256` sidecar).
     ArchiveDigestMismatch,
+    /// A custody log line that is not a record (docs/CUSTODY-LOG.md).
+    LogMalformed,
+    /// The custody log's last line is cut short (no final newline).
+    LogTruncated,
+    /// A custody log record does not follow the one before it: records
+    /// were edited, removed, inserted or reordered.
+    LogLinkBroken,
+    /// A custody log event's signature does not verify.
+    LogBadSignature,
+    /// A custody log event names another archive.
+    LogOtherArchive,
+    /// A custody log event names a chain value this copy does not prove
+    /// (the archive is incomplete or damaged).
+    LogChainNotProven,
+    /// A custody log event is signed by a key the user did not name.
+    LogUntrustedSigner,
+    /// The archive file's SHA-256 differs from the one an event recorded.
+    LogArchiveDigestDiffers,
 }
 
 impl FindingKind {
+    /// Whether this kind is about the custody log rather than the archive.
+    pub fn is_custody_log(self) -> bool {
+        matches!(
+            self,
+            FindingKind::LogMalformed
+                | FindingKind::LogTruncated
+                | FindingKind::LogLinkBroken
+                | FindingKind::LogBadSignature
+                | FindingKind::LogOtherArchive
+                | FindingKind::LogChainNotProven
+                | FindingKind::LogUntrustedSigner
+                | FindingKind::LogArchiveDigestDiffers
+        )
+    }
+
     /// The level of this kind of finding.
     pub fn level(self) -> Level {
         match self {
-            FindingKind::Truncated | FindingKind::MissingEndMarker | FindingKind::UntrustedSigner => Level::Warning,
+            FindingKind::Truncated
+            | FindingKind::MissingEndMarker
+            | FindingKind::UntrustedSigner
+            | FindingKind::LogTruncated
+            | FindingKind::LogChainNotProven
+            | FindingKind::LogUntrustedSigner
+            | FindingKind::LogArchiveDigestDiffers => Level::Warning,
             FindingKind::CollectionFailure | FindingKind::CollectionSkip | FindingKind::CollectionStopped => Level::Info,
             _ => Level::Error,
         }
@@ -101,6 +140,24 @@ pub struct Finding {
     /// The checkpoint whose segment holds it, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<u64>,
+    /// Line of the custody log, for the log's findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+}
+
+impl Finding {
+    /// A finding about line `line` of the custody log.
+    pub fn log(kind: FindingKind, line: Option<u64>, message: String) -> Finding {
+        Finding {
+            level: kind.level(),
+            kind,
+            message,
+            member: None,
+            offset: None,
+            checkpoint: None,
+            line,
+        }
+    }
 }
 
 impl Verifier<'_> {
@@ -115,6 +172,7 @@ impl Verifier<'_> {
             member: member.map(PathText::from_bytes),
             offset,
             checkpoint,
+            line: None,
         });
     }
 

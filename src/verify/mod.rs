@@ -76,6 +76,9 @@ pub struct VerifyOptions {
     /// the input is hashed as it is read, the input is read to its end, and
     /// a difference is an `archive-digest-mismatch` finding.
     pub archive_sha256: Option<ExpectedDigest>,
+    /// Hash the input as it is read even without a recorded digest, for
+    /// [`Report::input_sha256`] (the custody log's events are compared with it).
+    pub hash_input: bool,
 }
 
 struct Verifier<'s> {
@@ -136,7 +139,7 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn MemberSink) -> Result<Report, VerifyError> {
     let input = Hashed {
         inner: input,
-        sha: opts.archive_sha256.is_some().then(Sha256::new),
+        sha: (opts.archive_sha256.is_some() || opts.hash_input).then(Sha256::new),
     };
     let mut buffered = BufReader::with_capacity(256 * 1024, input);
     let head = buffered.fill_buf()?;

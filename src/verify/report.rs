@@ -87,12 +87,17 @@ pub struct Report {
     /// The archive file's SHA-256 against the one recorded for it, when one
     /// was given ([`VerifyOptions::archive_sha256`]).
     pub archive_file: Option<ArchiveFile>,
+    /// SHA-256 (hex) of every byte of the input, when it was hashed
+    /// ([`VerifyOptions::hash_input`] or a recorded digest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_sha256: Option<String>,
     /// Every finding, in stream order.
     pub findings: Vec<Finding>,
 }
 
 impl Verifier<'_> {
     pub(super) fn report(mut self, opts: &VerifyOptions, file_sha256: Option<String>) -> Report {
+        let input_sha256 = file_sha256.clone();
         let archive_file = self.check_archive_file(opts, file_sha256);
         let signer = self.header.as_ref().map(|h| SignerReport {
             public_key: h.signer.public_key.clone(),
@@ -150,7 +155,19 @@ impl Verifier<'_> {
             unproven_tar_bytes,
             unproven_members,
             archive_file,
+            input_sha256,
             findings: self.findings,
         }
+    }
+}
+
+impl Report {
+    /// Add findings made outside the archive (the custody log's): an error
+    /// among them makes the verdict `tampered`, as any error does.
+    pub fn add_findings(&mut self, findings: Vec<Finding>) {
+        if findings.iter().any(|f| f.level == Level::Error) {
+            self.verdict = Verdict::Tampered;
+        }
+        self.findings.extend(findings);
     }
 }

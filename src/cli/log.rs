@@ -1,0 +1,405 @@
+//! `custody log add|show`, the custody log's part of `verify`, and the
+//! `acquired` event `collect` writes.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Subcommand};
+
+use custody::custody_log::{
+    self, Actor, ArchiveRef, EventKind, LogCheck, LogEntry, LogFile, LogReport, NewEvent, SignatureStatus, Verification,
+};
+use custody::signer::{Signer, TrustAnchors};
+use custody::verify::{self, Level, Report, VerifyOptions};
+
+use crate::{exit, load_signer, open_input, trust_anchors_for, SigningArgs, TrustArgs};
+
+#[derive(Subcommand)]
+pub(crate) enum LogCommand {
+    /// Sign and append an event to ARCHIVE.custody (made if missing).
+    Add(Box<AddArgs>),
+    /// Show the custody log's events: who, when, what, signature and trust.
+    Show {
+        /// The archive whose log (ARCHIVE.custody) to show.
+        archive: PathBuf,
+        /// The log file, if not ARCHIVE.custody.
+        #[arg(long, value_name = "FILE")]
+        custody_log: Option<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print one JSON object (docs/CUSTODY-LOG.md).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct AddArgs {
+    /// The archive (a file: its SHA-256 is recorded).
+    archive: PathBuf,
+    /// What happened: acquired, transferred, received, verified, copied,
+    /// stored, accessed, returned, disposed or note.
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    event: EventKind,
+    /// Who records it.
+    #[arg(long, value_name = "NAME")]
+    actor: String,
+    /// Their role (responder, examiner, custodian, counsel, ...).
+    #[arg(long)]
+    role: Option<String>,
+    /// Their organisation.
+    #[arg(long)]
+    organization: Option<String>,
+    /// Where the evidence is.
+    #[arg(long)]
+    location: Option<String>,
+    /// The other party of a transfer or receipt.
+    #[arg(long, value_name = "NAME")]
+    counterpart: Option<String>,
+    /// Why (purpose of an access, reason for a transfer).
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Free text.
+    #[arg(long, value_name = "TEXT")]
+    note: Option<String>,
+    /// The log file, if not ARCHIVE.custody.
+    #[arg(long, value_name = "FILE")]
+    custody_log: Option<PathBuf>,
+    #[command(flatten)]
+    signing: SigningArgs,
+    /// Trust this OpenSSH public key file (the archive's signer, or a log signer).
+    #[arg(long = "trust-key", value_name = "PUBKEY")]
+    trust_keys: Vec<PathBuf>,
+    /// Trust the keys of this OpenSSH allowed_signers file.
+    #[arg(long, value_name = "FILE")]
+    allowed_signers: Vec<PathBuf>,
+    /// Trust a key by its SHA256: fingerprint.
+    #[arg(long = "fingerprint", value_name = "SHA256:...")]
+    fingerprints: Vec<String>,
+}
+
+fn parse_kind(s: &str) -> Result<EventKind, String> {
+    EventKind::parse(s).ok_or_else(|| format!("{s:?} is not an event kind; use one of {}", EventKind::names()))
+}
+
+pub(crate) fn run(cmd: LogCommand) -> anyhow::Result<u8> {
+    match cmd {
+        LogCommand::Add(args) => add(*args),
+        LogCommand::Show {
+            archive,
+            custody_log,
+            trust,
+            json,
+        } => show(&archive, custody_log, &trust, json),
+    }
+}
+
+/// The log of `archive`: `--custody-log`, else `ARCHIVE.custody`.
+pub(crate) fn path_for(archive: &Path, option: Option<PathBuf>) -> PathBuf {
+    option.unwrap_or_else(|| custody_log::log_path(archive))
+}
+
+/// The anchors trusted to sign log events.
+pub(crate) fn log_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
+    trust_anchors_for(&t.keys, &t.allowed_signers, &t.fingerprints, custody_log::LOG_NAMESPACE)
+}
+
+/// Check `log` against what the verification of its archive proved.
+pub(crate) fn check_against(path: &Path, bytes: &[u8], report: &Report, trust: &TrustAnchors) -> LogReport {
+    let against = LogCheck {
+        archive_id: Some(report.archive_id.as_deref().unwrap_or("")),
+        chain: report.proven.chain.as_deref(),
+        archive_complete: report.sealed || ended_cleanly(report),
+        archive_sha256: report.input_sha256.as_deref(),
+        trust: Some(trust),
+    };
+    custody_log::check(&path.display().to_string(), bytes, &against)
+}
+
+/// Whether a verification without a seal reached the archive's true end: a
+/// collection stopped by a signal, whose last checkpoint says so.
+fn ended_cleanly(report: &Report) -> bool {
+    !report
+        .findings
+        .iter()
+        .any(|f| f.level == Level::Error || f.kind == verify::FindingKind::Truncated)
+        && report.findings.iter().any(|f| f.kind == verify::FindingKind::CollectionStopped)
+}
+
+fn read_log(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read the custody log {}; check the path and its permissions", path.display()))
+}
+
+fn show(archive: &Path, option: Option<PathBuf>, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
+    let path = path_for(archive, option);
+    let bytes = read_log(&path)?;
+    let log = custody_log::check(
+        &path.display().to_string(),
+        &bytes,
+        &LogCheck {
+            trust: Some(&log_anchors(trust)?),
+            ..LogCheck::default()
+        },
+    );
+    let mut out = io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, &LogJson::new(&log))?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", table(&log))?;
+        writeln!(
+            out,
+            "  (this checks the log alone: `custody verify {}` also checks it against the archive)",
+            archive.display()
+        )?;
+    }
+    Ok(if !log.intact {
+        exit::TAMPERED
+    } else if log.findings.iter().any(|f| f.kind == verify::FindingKind::LogUntrustedSigner) {
+        exit::UNTRUSTED
+    } else {
+        exit::OK
+    })
+}
+
+/// The log as `log show --json` and `verify --json` print it.
+#[derive(serde::Serialize)]
+pub(crate) struct LogJson<'a> {
+    #[serde(flatten)]
+    log: &'a LogReport,
+    findings: &'a [verify::Finding],
+}
+
+impl<'a> LogJson<'a> {
+    pub(crate) fn new(log: &'a LogReport) -> Self {
+        LogJson {
+            log,
+            findings: &log.findings,
+        }
+    }
+}
+
+fn add(args: AddArgs) -> anyhow::Result<u8> {
+    let mut signer = load_signer(&args.signing)?.ok_or_else(|| {
+        anyhow!("log add needs --key or --agent: an event is signed by the person who records it, with a key others can trust later")
+    })?;
+    if args.archive.as_os_str() == "-" {
+        return Err(anyhow!("log add needs the archive as a file: it records the file's SHA-256"));
+    }
+    let path = path_for(&args.archive, args.custody_log.clone());
+    let archive_trust = trust_anchors_for(
+        &args.trust_keys,
+        &args.allowed_signers,
+        &args.fingerprints,
+        custody::format::SIGNATURE_NAMESPACE,
+    )?;
+    let log_trust = trust_anchors_for(
+        &args.trust_keys,
+        &args.allowed_signers,
+        &args.fingerprints,
+        custody_log::LOG_NAMESPACE,
+    )?;
+    // Locked from before the archive is read until the event is written,
+    // so no other writer's event can come between what was checked and it.
+    let mut log = LogFile::open(&path, true)?;
+    let opts = VerifyOptions {
+        trust: archive_trust,
+        hash_input: true,
+        ..VerifyOptions::default()
+    };
+    let report = verify::verify(open_input(&args.archive)?, &opts, &mut verify::NullSink)?;
+    let sha256 = report.input_sha256.clone().expect("the input is hashed when asked");
+    let archive = if log.bytes().is_empty() {
+        ArchiveRef {
+            id: report.archive_id.clone().ok_or_else(|| anyhow!("{} has no header document to name it; nothing was recorded", args.archive.display()))?,
+            chain: report.proven.chain.clone().ok_or_else(|| {
+                anyhow!(
+                    "no checkpoint of {} verifies, so there is no chain value to bind the log to; nothing was recorded. `custody verify` says why",
+                    args.archive.display()
+                )
+            })?,
+        }
+    } else {
+        let checked = check_against(&path, log.bytes(), &report, &log_trust);
+        let errors: Vec<&str> = checked
+            .findings
+            .iter()
+            .filter(|f| f.level == Level::Error || f.kind == verify::FindingKind::LogTruncated)
+            .map(|f| f.message.as_str())
+            .collect();
+        if !errors.is_empty() {
+            return Err(anyhow!(
+                "the custody log {} does not verify, so nothing was added to it:\n  {}\nKeep the file as it is (it is evidence of what happened to it) and record events in a new log with --custody-log",
+                path.display(),
+                errors.join("\n  ")
+            ));
+        }
+        checked
+            .archive
+            .ok_or_else(|| anyhow!("the custody log {} holds no event to name its archive", path.display()))?
+    };
+    let verification = matches!(args.event, EventKind::Received | EventKind::Verified).then(|| Verification {
+        verdict: report.verdict.name().into(),
+        signer: report.signer.as_ref().map(|s| s.fingerprint.clone()),
+        trusted_as: report.signer.as_ref().and_then(|s| s.trusted_as.clone()),
+        checkpoints: report.proven.checkpoints,
+        sealed: report.sealed,
+    });
+    let new = NewEvent {
+        kind: args.event,
+        actor: Actor {
+            name: args.actor.clone(),
+            role: args.role,
+            organization: args.organization,
+        },
+        location: args.location,
+        reason: args.reason,
+        counterpart: args.counterpart,
+        note: args.note,
+        verification,
+    };
+    let line = custody_log::add_event(&mut log, &mut signer, archive, sha256.clone(), new, now())?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "recorded    {} by {} in {}", args.event.name(), args.actor, path.display())?;
+    writeln!(out, "archive     {} (sha256 {sha256})", args.archive.display())?;
+    writeln!(out, "verdict     {} (as verified now)", report.verdict.name())?;
+    writeln!(
+        out,
+        "log head    {}  (write it on the custody form)",
+        custody_log::line_digest(&line)
+    )?;
+    Ok(exit::OK)
+}
+
+fn now() -> String {
+    custody::collect::now_rfc3339().0
+}
+
+/// Write the `acquired` event of a collection to a new log beside its file.
+pub(crate) fn write_acquired(
+    archive: &Path,
+    signer: &mut Signer,
+    summary: &custody::collect::CollectSummary,
+    actor: Actor,
+    location: Option<String>,
+) -> anyhow::Result<(PathBuf, String)> {
+    let path = custody_log::log_path(archive);
+    let mut log = LogFile::open(&path, true)?;
+    if !log.bytes().is_empty() {
+        return Err(anyhow!("{} already exists; a new archive starts a new log", path.display()));
+    }
+    let new = NewEvent {
+        kind: EventKind::Acquired,
+        actor,
+        location,
+        reason: None,
+        counterpart: None,
+        note: summary
+            .stopped
+            .as_ref()
+            .map(|why| format!("collection stopped before its seal: {why}")),
+        verification: None,
+    };
+    let archive_ref = ArchiveRef {
+        id: summary.archive_id.clone(),
+        chain: summary.chain.clone(),
+    };
+    let line = custody_log::add_event(&mut log, signer, archive_ref, summary.archive_sha256.clone(), new, now())?;
+    Ok((path, custody_log::line_digest(&line)))
+}
+
+/// The log as a table for people.
+pub(crate) fn table(log: &LogReport) -> String {
+    let mut s = String::new();
+    let events = log.events().count();
+    let state = if log.intact { "intact" } else { "ALTERED (see the errors below)" };
+    let _ = writeln!(s, "custody log  {}: {events} events, {} lines, {state}", log.path, log.lines);
+    if let Some(a) = &log.archive {
+        let _ = writeln!(s, "  about      archive {} with final chain {}", a.id, a.chain);
+    }
+    if let Some(h) = &log.head {
+        let _ = writeln!(s, "  head       {h}  (the last line's SHA-256: compare it with the custody form)");
+    }
+    for r in &log.records {
+        match r {
+            LogEntry::Event(e) => {
+                let who = [
+                    Some(e.actor.name.as_str()),
+                    e.actor.role.as_deref(),
+                    e.actor.organization.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ");
+                let sig = match (e.signature, &e.trusted_as) {
+                    (SignatureStatus::Invalid, _) => "signature INVALID".to_string(),
+                    (SignatureStatus::Valid, Some(p)) => format!("signed, trusted as {p}"),
+                    (SignatureStatus::Valid, None) => "signed, NOT trusted".to_string(),
+                };
+                let _ = writeln!(s, "  {:>3}  {}  {:<11} {}", e.seq, clean(&e.time), clean(&e.kind), clean(&who));
+                let _ = writeln!(s, "       key {}: {sig}", e.key);
+                let mut facts = Vec::new();
+                for (label, v) in [
+                    ("counterpart", &e.counterpart),
+                    ("location", &e.location),
+                    ("reason", &e.reason),
+                    ("note", &e.note),
+                ] {
+                    if let Some(v) = v {
+                        facts.push(format!("{label}: {v}"));
+                    }
+                }
+                if let Some(v) = &e.verification {
+                    let trust = v
+                        .trusted_as
+                        .as_deref()
+                        .map(|t| format!(", signer trusted as {t}"))
+                        .unwrap_or_default();
+                    facts.push(format!(
+                        "verdict then: {} ({} checkpoints{}{trust})",
+                        v.verdict,
+                        v.checkpoints,
+                        if v.sealed { ", sealed" } else { "" }
+                    ));
+                }
+                let matches = match e.archive_sha256_matches {
+                    Some(true) => " (this file)",
+                    Some(false) => " (NOT this file)",
+                    None => "",
+                };
+                facts.push(format!("archive sha256 {}{matches}", e.archive_sha256));
+                for f in facts {
+                    let _ = writeln!(s, "       {}", clean(&f));
+                }
+            }
+            LogEntry::Timestamp(t) => {
+                let _ = writeln!(
+                    s,
+                    "  {:>3}  {}  timestamp   of line {} by {}",
+                    t.seq,
+                    clean(&t.time),
+                    t.line - 1,
+                    clean(&t.tsa)
+                );
+            }
+        }
+    }
+    for f in &log.findings {
+        let level = match f.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+        };
+        let _ = writeln!(s, "  {level:7} {}", clean(&f.message));
+    }
+    s
+}
+
+/// Text from the log as one line with no control characters: anyone who
+/// can write a log line chooses its bytes, and a terminal obeys escapes.
+fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}

@@ -1,0 +1,3 @@
+//! Subcommands of the `custody` binary that have grown a module of their own.
+
+pub(crate) mod log;
