@@ -740,7 +740,7 @@ fn custody_log_of(archive: &Path, option: Option<PathBuf>) -> anyhow::Result<Opt
             p
         }
     };
-    let bytes = std::fs::read(&path)
+    let bytes = custody::custody_log::read(&path)
         .with_context(|| format!("cannot read the custody log {}; check the path and its permissions", path.display()))?;
     Ok(Some((path, bytes)))
 }

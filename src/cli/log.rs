@@ -129,7 +129,7 @@ fn ended_cleanly(report: &Report) -> bool {
 }
 
 fn read_log(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read the custody log {}; check the path and its permissions", path.display()))
+    custody_log::read(path).with_context(|| format!("cannot read the custody log {}; check the path and its permissions", path.display()))
 }
 
 fn show(archive: &Path, option: Option<PathBuf>, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
@@ -204,6 +204,10 @@ fn add(args: AddArgs) -> anyhow::Result<u8> {
     // Locked from before the archive is read until the event is written,
     // so no other writer's event can come between what was checked and it.
     let mut log = LogFile::open(&path, true)?;
+    // A log that ends in a partial line is refused before anything is read.
+    if let Err(e @ custody_log::AppendError::PartialLine { .. }) = log.next_link() {
+        return Err(e.into());
+    }
     let opts = VerifyOptions {
         trust: archive_trust,
         hash_input: true,

@@ -3,7 +3,7 @@
 //! log is ever rewritten.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -74,9 +74,8 @@ impl LogFile {
             .open(path)
             .map_err(|e| io_err("open", e))?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| io_err("lock", e.into()))?;
-        let mut bytes = Vec::new();
         file.seek(SeekFrom::Start(0)).map_err(|e| io_err("read", e))?;
-        file.read_to_end(&mut bytes).map_err(|e| io_err("read", e))?;
+        let bytes = super::read_from(&mut file).map_err(|e| io_err("read", e))?;
         Ok(LogFile {
             path: path.to_owned(),
             file,

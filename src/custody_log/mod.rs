@@ -32,6 +32,27 @@ pub const LOG_NAMESPACE: &str = "custody-log-v1@custody";
 /// signature, or a timestamp token with its certificates.
 pub const MAX_LINE: usize = 256 * 1024;
 
+/// Largest log a reader accepts: some hundred thousand events. A larger
+/// file is not a custody log, and is not read into memory.
+pub const MAX_LOG_BYTES: u64 = 64 << 20;
+
+/// Read a whole log, refusing one larger than [`MAX_LOG_BYTES`].
+pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_from(std::fs::File::open(path)?)
+}
+
+pub(crate) fn read_from(file: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_LOG_BYTES + 1), &mut bytes)?;
+    if bytes.len() as u64 > MAX_LOG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB, more than any custody log holds",
+            MAX_LOG_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 /// `ARCHIVE.custody`, beside the archive.
 pub fn log_path(archive: &Path) -> PathBuf {
     let mut name = archive.as_os_str().to_owned();
