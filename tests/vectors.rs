@@ -448,3 +448,206 @@ fn regenerate() {
         "checkpoint 2 replaced by another archive's checkpoint 2, same key",
     );
 }
+
+/// The custody log vectors (docs/CUSTODY-LOG.md): logs of
+/// `tests/vectors/verified.tar.zst`, each with the verdict and finding
+/// kinds `verify --custody-log` must give, trusting the keys its `trust`
+/// line names.
+fn log_vectors_dir() -> PathBuf {
+    vectors_dir().join("custody-log")
+}
+
+#[test]
+fn every_custody_log_vector_gets_its_verdict_and_findings() {
+    let dir = log_vectors_dir();
+    let archive = vectors_dir().join("verified.tar.zst");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "expect"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "custody log vectors missing in {}", dir.display());
+    for expect_path in names {
+        let e = parse_expect(&std::fs::read_to_string(&expect_path).unwrap());
+        let log = expect_path.with_extension("custody");
+        let keys: Vec<PathBuf> = e.trust.split_whitespace().map(|k| vectors_dir().join(format!("{k}.pub"))).collect();
+        let mut args = vec!["--custody-log", log.to_str().unwrap()];
+        for k in &keys {
+            args.extend(["--key", k.to_str().unwrap()]);
+        }
+        let (r, rc) = verify_json(&archive, &args);
+        let name = expect_path.file_stem().unwrap().to_string_lossy().into_owned();
+        assert_eq!(r["verdict"], e.verdict.as_str(), "{name}: {r:#}");
+        assert_eq!(rc, if e.verdict == "verified" { 0 } else { 12 }, "{name}");
+        let kinds = finding_kinds(&r);
+        for f in &e.findings {
+            assert!(kinds.contains(f), "{name}: expected finding {f}, got {kinds:?}");
+        }
+        // Every finding about the log names its line.
+        for f in r["findings"].as_array().unwrap() {
+            if f["kind"].as_str().unwrap().starts_with("log-") {
+                assert!(f.get("line").is_some(), "{name}: log finding without a line: {f}");
+            }
+        }
+        if e.findings.is_empty() {
+            assert!(kinds.is_empty(), "{name}: unexpected findings {kinds:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "regenerates the committed custody log vectors"]
+fn regenerate_custody_logs() {
+    use custody::custody_log::{self, Record};
+    let out = log_vectors_dir();
+    std::fs::create_dir_all(&out).unwrap();
+    let keys = vectors_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("verified.tar.zst");
+    std::fs::copy(vectors_dir().join("verified.tar.zst"), &archive).unwrap();
+    let log = custody_log::log_path(&archive);
+    let add = |key: &str, args: &[&str]| {
+        let o = run(custody()
+            .args(["log", "add"])
+            .arg(&archive)
+            .arg("--key")
+            .arg(keys.join(key))
+            .arg("--trust-key")
+            .arg(keys.join("signer.pub"))
+            .args(args));
+        assert_eq!(code(&o), 0, "{}", text(&o));
+    };
+    add(
+        "signer",
+        &[
+            "--event",
+            "acquired",
+            "--actor",
+            "A. Responder",
+            "--organization",
+            "CSIRT",
+            "--location",
+            "server room 2",
+        ],
+    );
+    add(
+        "signer",
+        &[
+            "--event",
+            "transferred",
+            "--actor",
+            "A. Responder",
+            "--counterpart",
+            "B. Reviewer",
+            "--reason",
+            "legal review",
+        ],
+    );
+    add(
+        "other",
+        &["--event", "received", "--actor", "B. Reviewer", "--counterpart", "A. Responder"],
+    );
+    let good = std::fs::read(&log).unwrap();
+    let lines: Vec<Vec<u8>> = good.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    let w = |name: &str, bytes: &[u8], trust: &str, verdict: &str, findings: &[&str], why: &str| {
+        std::fs::write(out.join(format!("{name}.custody")), bytes).unwrap();
+        let mut t = format!("# {why}\nverdict {verdict}\ntrust {trust}\n");
+        for f in findings {
+            t.push_str(&format!("finding {f}\n"));
+        }
+        std::fs::write(out.join(format!("{name}.expect")), t).unwrap();
+    };
+    w(
+        "good",
+        &good,
+        "signer other",
+        "verified",
+        &[],
+        "acquired, transferred, received; every signer trusted",
+    );
+    w(
+        "untrusted-signer",
+        &good,
+        "signer",
+        "verified",
+        &["log-untrusted-signer"],
+        "the received event's key is not trusted: a warning, the verdict stands",
+    );
+
+    let mut edited = good.clone();
+    let at = lines[0].len() + lines[1].windows(9).position(|x| x == b"Responder").unwrap();
+    edited[at] = b'r';
+    w(
+        "event-edited",
+        &edited,
+        "signer other",
+        "tampered",
+        &["log-bad-signature", "log-link-broken"],
+        "one letter of the transferred event's actor changed",
+    );
+    w(
+        "event-removed",
+        &[lines[0].clone(), lines[2].clone()].concat(),
+        "signer other",
+        "tampered",
+        &["log-link-broken"],
+        "the transferred event removed from the middle",
+    );
+    w(
+        "events-reordered",
+        &[lines[0].clone(), lines[2].clone(), lines[1].clone()].concat(),
+        "signer other",
+        "tampered",
+        &["log-link-broken"],
+        "the transferred and received events swapped",
+    );
+    w(
+        "not-a-record",
+        &[good.clone(), b"Received the disk from A. Responder at 10:00\n".to_vec()].concat(),
+        "signer other",
+        "tampered",
+        &["log-malformed"],
+        "a line that is not a record appended",
+    );
+    w(
+        "truncated",
+        &good[..good.len() - 40],
+        "signer other",
+        "verified",
+        &["log-truncated"],
+        "the last line cut short: a warning, the records before it stand",
+    );
+
+    // Events signed properly, but saying what the rules forbid.
+    let resign = |mutate: &dyn Fn(&mut custody_log::Event)| {
+        let last = lines.last().unwrap();
+        let parsed = custody_log::parse_line(&last[..last.len() - 1]).unwrap();
+        let Record::Event(mut e) = parsed.record else { panic!("an event") };
+        e.seq += 1;
+        e.prev = Some(custody_log::line_digest(last));
+        e.actor.name = "B. Reviewer".into();
+        mutate(&mut e);
+        let mut signer = custody::signer::Signer::from_file(&keys.join("other"), || None).unwrap();
+        let sig = signer.sign_in(custody_log::LOG_NAMESPACE, &custody_log::event_message(&e)).unwrap();
+        let mut blob = Vec::new();
+        ssh_encoding::Encode::encode(&sig, &mut blob).unwrap();
+        [good.clone(), custody_log::encode_event_line(&e, &blob)].concat()
+    };
+    w(
+        "unknown-kind",
+        &resign(&|e| e.kind = "stolen".into()),
+        "signer other",
+        "tampered",
+        &["log-malformed"],
+        "a signed event of a kind the format does not define",
+    );
+    w(
+        "other-archive",
+        &resign(&|e| e.archive.id = "0123456789abcdef0123456789abcdef".into()),
+        "signer other",
+        "tampered",
+        &["log-other-archive"],
+        "a signed, linked event about another archive spliced in",
+    );
+}
