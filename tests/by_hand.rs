@@ -1,6 +1,6 @@
 //! Runs the `sh` blocks of docs/VERIFY-BY-HAND.md, unchanged and in order,
-//! against a fresh archive (they must pass) and against tampered copies
-//! (some step must fail).
+//! against a fresh archive and its custody log (they must pass) and against
+//! tampered copies of either (some step must fail).
 
 mod common;
 use common::*;
@@ -30,7 +30,7 @@ fn procedure() -> String {
 }
 
 /// Tools the procedure uses, as it lists them.
-const TOOLS: [&str; 12] = [
+const TOOLS: [&str; 14] = [
     "tar",
     "zstd",
     "sha256sum",
@@ -39,7 +39,9 @@ const TOOLS: [&str; 12] = [
     "cut",
     "wc",
     "tr",
+    "fold",
     "grep",
+    "sed",
     "b3sum",
     "ssh-keygen",
     "sh",
@@ -53,7 +55,7 @@ fn run_with(workdir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> std::process::O
     std::fs::create_dir_all(workdir).unwrap();
     let mut c = Command::new("sh");
     c.arg("-c").arg(procedure()).current_dir(workdir);
-    for v in ["ARCHIVE", "PUBKEY", "FINGERPRINT", "ARCHIVE_SHA256"] {
+    for v in ["ARCHIVE", "PUBKEY", "FINGERPRINT", "ARCHIVE_SHA256", "CUSTODY_LOG", "LOG_SIGNERS", "LOG_HEAD"] {
         c.env_remove(v);
     }
     for (k, v) in env {
@@ -82,12 +84,53 @@ fn assert_failed(o: &std::process::Output, what: &str, message: &str) {
     );
 }
 
+/// The second holder's key signs a `transferred` event with `log add`; the
+/// log head `log add` prints, as the custody form would record it.
+fn add_transfer(archive: &Path, examiner_key: &Path, archive_key: &Path) -> String {
+    let o = run(custody()
+        .args(["log", "add"])
+        .arg(archive)
+        .args(["--event", "transferred", "--actor", "B. Examiner", "--counterpart", "A. Responder"])
+        .arg("--key")
+        .arg(examiner_key)
+        .arg("--trust-key")
+        .arg(pub_of(archive_key)));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let head = out.lines().find_map(|l| l.strip_prefix("log head    ")).expect("log add prints the head");
+    head[..64].to_string()
+}
+
+/// An allowed_signers file trusting `key` for custody log events only.
+fn log_signers(dir: &Path, principal: &str, key: &Path) -> std::path::PathBuf {
+    let public = std::fs::read_to_string(pub_of(key)).unwrap();
+    let key_text: Vec<&str> = public.split_whitespace().take(2).collect();
+    let path = dir.join(format!("{principal}.allowed_signers"));
+    std::fs::write(&path, format!("{principal} namespaces=\"custody-log-v1@custody\" {}\n", key_text.join(" "))).unwrap();
+    path
+}
+
 #[test]
 fn the_documented_procedure_passes_on_a_good_archive_and_fails_on_tampered_ones() {
     let (dir, src, key) = setup();
     let archive = dir.path().join("a.tar.zst");
     let collected = collect(&src, &archive, &key, &["--checkpoint-members", "3"]);
-    let o = run_procedure(&archive, &pub_of(&key), &dir.path().join("good"));
+    // collect wrote the `acquired` event; a second holder adds `transferred`.
+    let examiner = keygen(dir.path(), "examiner");
+    let head = add_transfer(&archive, &examiner, &key);
+    let signers = log_signers(dir.path(), "examiner", &examiner);
+    let good_log = |workdir: &str| {
+        run_with(
+            &dir.path().join(workdir),
+            &[
+                ("ARCHIVE", archive.as_os_str()),
+                ("PUBKEY", pub_of(&key).as_os_str()),
+                ("LOG_SIGNERS", signers.as_os_str()),
+                ("LOG_HEAD", head.as_ref()),
+            ],
+        )
+    };
+    let o = good_log("good");
     assert!(passed(&o), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let chain = out.lines().find_map(|l| l.strip_prefix("final chain value: ")).unwrap();
@@ -95,9 +138,49 @@ fn the_documented_procedure_passes_on_a_good_archive_and_fails_on_tampered_ones(
         String::from_utf8_lossy(&collected.stdout).contains(chain),
         "by-hand chain differs from collect's"
     );
+    assert!(out.contains("event 1: acquired by "), "{out}");
+    assert!(out.contains("event 2: transferred by B. Examiner"), "{out}");
+    assert!(out.contains("trusted as examiner") && !out.contains("warning"), "{out}");
+    assert!(out.contains(&format!("custody log head: {head}")), "{out}");
     // Run again in the same directory: it starts afresh and passes again.
-    let again = run_procedure(&archive, &pub_of(&key), &dir.path().join("good"));
+    let again = good_log("good");
     assert!(passed(&again), "a second run in the same directory\n{}", text(&again));
+
+    // Without LOG_SIGNERS the examiner's event still verifies, but its key
+    // is not trusted: a warning, as custody verify gives, not a failure.
+    let o = run_procedure(&archive, &pub_of(&key), &dir.path().join("untrusted-log-key"));
+    assert!(passed(&o), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("warning: event 2: transferred by B. Examiner"),
+        "{}",
+        text(&o)
+    );
+
+    // One log line edited (the archive untouched): its signature fails.
+    let log = std::fs::read_to_string(dir.path().join("a.tar.zst.custody")).unwrap();
+    let edited = log.replacen("\"B. Examiner\"", "\"C. Stranger\"", 1);
+    assert_ne!(edited, log);
+    let copy = dir.path().join("edited.tar.zst");
+    std::fs::copy(&archive, &copy).unwrap();
+    std::fs::copy(dir.path().join("a.tar.zst.sha256"), dir.path().join("edited.tar.zst.sha256")).unwrap();
+    std::fs::write(dir.path().join("edited.tar.zst.custody"), edited).unwrap();
+    let o = run_procedure(&copy, &pub_of(&key), &dir.path().join("edited"));
+    assert_failed(&o, "an edited custody log line", "line 2: the signature of the transferred event does not verify");
+
+    // The log's last event cut off: only the head on the form shows it.
+    let cut: String = log.lines().take(1).map(|l| format!("{l}\n")).collect();
+    let cut_log = dir.path().join("cut.custody");
+    std::fs::write(&cut_log, cut).unwrap();
+    let o = run_with(
+        &dir.path().join("cut"),
+        &[
+            ("ARCHIVE", archive.as_os_str()),
+            ("PUBKEY", pub_of(&key).as_os_str()),
+            ("CUSTODY_LOG", cut_log.as_os_str()),
+            ("LOG_HEAD", head.as_ref()),
+        ],
+    );
+    assert_failed(&o, "a log cut at its end", "events were cut from the log's end");
 
     // Content changed: the segment digest step fails.
     let mut tar = tar_stream(&archive);
@@ -183,6 +266,12 @@ fn the_procedure_works_from_the_custody_form_alone() {
     };
     let o = go("form", inputs(&fingerprint, Some(&sha)));
     assert!(passed(&o), "{}", text(&o));
+    // A streamed collection has no custody log: the step says so and passes.
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("no custody log: skipped, say so on the form"),
+        "{}",
+        text(&o)
+    );
 
     let o = go("no-sha", inputs(&fingerprint, None));
     assert_failed(&o, "no sidecar and no SHA-256 from the form", "ARCHIVE_SHA256");
