@@ -55,7 +55,15 @@ fn run_with(workdir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> std::process::O
     std::fs::create_dir_all(workdir).unwrap();
     let mut c = Command::new("sh");
     c.arg("-c").arg(procedure()).current_dir(workdir);
-    for v in ["ARCHIVE", "PUBKEY", "FINGERPRINT", "ARCHIVE_SHA256", "CUSTODY_LOG", "LOG_SIGNERS", "LOG_HEAD"] {
+    for v in [
+        "ARCHIVE",
+        "PUBKEY",
+        "FINGERPRINT",
+        "ARCHIVE_SHA256",
+        "CUSTODY_LOG",
+        "LOG_SIGNERS",
+        "LOG_HEAD",
+    ] {
         c.env_remove(v);
     }
     for (k, v) in env {
@@ -97,7 +105,10 @@ fn add_transfer(archive: &Path, examiner_key: &Path, archive_key: &Path) -> Stri
         .arg(pub_of(archive_key)));
     assert_eq!(code(&o), 0, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    let head = out.lines().find_map(|l| l.strip_prefix("log head    ")).expect("log add prints the head");
+    let head = out
+        .lines()
+        .find_map(|l| l.strip_prefix("log head    "))
+        .expect("log add prints the head");
     head[..64].to_string()
 }
 
@@ -106,7 +117,11 @@ fn log_signers(dir: &Path, principal: &str, key: &Path) -> std::path::PathBuf {
     let public = std::fs::read_to_string(pub_of(key)).unwrap();
     let key_text: Vec<&str> = public.split_whitespace().take(2).collect();
     let path = dir.join(format!("{principal}.allowed_signers"));
-    std::fs::write(&path, format!("{principal} namespaces=\"custody-log-v1@custody\" {}\n", key_text.join(" "))).unwrap();
+    std::fs::write(
+        &path,
+        format!("{principal} namespaces=\"custody-log-v1@custody\" {}\n", key_text.join(" ")),
+    )
+    .unwrap();
     path
 }
 
@@ -165,7 +180,11 @@ fn the_documented_procedure_passes_on_a_good_archive_and_fails_on_tampered_ones(
     std::fs::copy(dir.path().join("a.tar.zst.sha256"), dir.path().join("edited.tar.zst.sha256")).unwrap();
     std::fs::write(dir.path().join("edited.tar.zst.custody"), edited).unwrap();
     let o = run_procedure(&copy, &pub_of(&key), &dir.path().join("edited"));
-    assert_failed(&o, "an edited custody log line", "line 2: the signature of the transferred event does not verify");
+    assert_failed(
+        &o,
+        "an edited custody log line",
+        "line 2: the signature of the transferred event does not verify",
+    );
 
     // The log's last event cut off: only the head on the form shows it.
     let cut: String = log.lines().take(1).map(|l| format!("{l}\n")).collect();

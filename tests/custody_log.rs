@@ -142,6 +142,7 @@ fn the_walkthrough_shows_who_held_the_evidence() {
     let o = run(custody().args(["log", "show"]).arg(&c.archive).args(["--allowed-signers", allowed]));
     assert_eq!(code(&o), 0, "{}", text(&o));
     let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(!shown.contains("warning") && !shown.contains("error"), "{shown}");
     for want in [
         "acquired",
         "transferred",
@@ -403,6 +404,17 @@ fn bad_logs_get_clear_messages_and_log_add_never_rewrites_them() {
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("needs --key or --agent"), "{}", text(&o));
     assert_eq!(std::fs::read(&c.log).unwrap(), good);
+
+    // A log add that fails leaves no empty log behind (one would read as a
+    // log cut to nothing).
+    let cut = c.dir.path().join("cut.tar.zst");
+    std::fs::write(&cut, &std::fs::read(&c.archive).unwrap()[..300]).unwrap();
+    let missing = c.dir.path().join("missing.tar.zst");
+    for archive in [&cut, &missing] {
+        let o = add(archive, &c.reviewer, &["--event", "received", "--actor", "B. Reviewer"]);
+        assert_eq!(code(&o), 1, "{}", text(&o));
+        assert!(!custody_log::log_path(archive).exists(), "{} left a log behind", archive.display());
+    }
 }
 
 #[test]

@@ -201,23 +201,56 @@ fn add(args: AddArgs) -> anyhow::Result<u8> {
         &args.fingerprints,
         custody_log::LOG_NAMESPACE,
     )?;
-    // Locked from before the archive is read until the event is written,
-    // so no other writer's event can come between what was checked and it.
-    let mut log = LogFile::open(&path, true)?;
-    // A log that ends in a partial line is refused before anything is read.
-    if let Err(e @ custody_log::AppendError::PartialLine { .. }) = log.next_link() {
-        return Err(e.into());
-    }
     let opts = VerifyOptions {
         trust: archive_trust,
         hash_input: true,
         ..VerifyOptions::default()
     };
     let report = verify::verify(open_input(&args.archive)?, &opts, &mut verify::NullSink)?;
+    // Locked from here until the event is written, so that no other
+    // writer's record comes between the log as checked and the new event.
+    let created = !path.exists();
+    let mut log = LogFile::open(&path, true)?;
+    let result = add_locked(&mut log, &args, &report, &log_trust, &mut signer);
+    if result.is_err() && created && log.bytes().is_empty() {
+        // Leave no empty log behind: it would read as a log cut to nothing.
+        let _ = std::fs::remove_file(&path);
+    }
+    let (line, sha256) = result?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "recorded    {} by {} in {}", args.event.name(), args.actor, path.display())?;
+    writeln!(out, "archive     {} (sha256 {sha256})", args.archive.display())?;
+    writeln!(out, "verdict     {} (as verified now)", report.verdict.name())?;
+    writeln!(
+        out,
+        "log head    {}  (write it on the custody form)",
+        custody_log::line_digest(&line)
+    )?;
+    Ok(exit::OK)
+}
+
+/// Check the locked log against the verified archive and append the
+/// event; the line written and the archive file's SHA-256.
+fn add_locked(
+    log: &mut LogFile,
+    args: &AddArgs,
+    report: &Report,
+    log_trust: &TrustAnchors,
+    signer: &mut Signer,
+) -> anyhow::Result<(Vec<u8>, String)> {
+    let path = log.path().to_owned();
+    // A partial last line has a message of its own; any other fault is
+    // reported with everything the check finds.
+    if let Err(e @ custody_log::AppendError::PartialLine { .. }) = log.next_link() {
+        return Err(e.into());
+    }
     let sha256 = report.input_sha256.clone().expect("the input is hashed when asked");
     let archive = if log.bytes().is_empty() {
         ArchiveRef {
-            id: report.archive_id.clone().ok_or_else(|| anyhow!("{} has no header document to name it; nothing was recorded", args.archive.display()))?,
+            id: report
+                .archive_id
+                .clone()
+                .ok_or_else(|| anyhow!("{} has no header document to name it; nothing was recorded", args.archive.display()))?,
             chain: report.proven.chain.clone().ok_or_else(|| {
                 anyhow!(
                     "no checkpoint of {} verifies, so there is no chain value to bind the log to; nothing was recorded. `custody verify` says why",
@@ -226,7 +259,7 @@ fn add(args: AddArgs) -> anyhow::Result<u8> {
             })?,
         }
     } else {
-        let checked = check_against(&path, log.bytes(), &report, &log_trust);
+        let checked = check_against(&path, log.bytes(), report, log_trust);
         let errors: Vec<&str> = checked
             .findings
             .iter()
@@ -247,7 +280,7 @@ fn add(args: AddArgs) -> anyhow::Result<u8> {
     let verification = matches!(args.event, EventKind::Received | EventKind::Verified).then(|| Verification {
         verdict: report.verdict.name().into(),
         signer: report.signer.as_ref().map(|s| s.fingerprint.clone()),
-        trusted_as: report.signer.as_ref().and_then(|s| s.trusted_as.clone()),
+        trusted: report.signer.as_ref().is_some_and(|s| s.trusted_as.is_some()),
         checkpoints: report.proven.checkpoints,
         sealed: report.sealed,
     });
@@ -255,26 +288,17 @@ fn add(args: AddArgs) -> anyhow::Result<u8> {
         kind: args.event,
         actor: Actor {
             name: args.actor.clone(),
-            role: args.role,
-            organization: args.organization,
+            role: args.role.clone(),
+            organization: args.organization.clone(),
         },
-        location: args.location,
-        reason: args.reason,
-        counterpart: args.counterpart,
-        note: args.note,
+        location: args.location.clone(),
+        reason: args.reason.clone(),
+        counterpart: args.counterpart.clone(),
+        note: args.note.clone(),
         verification,
     };
-    let line = custody_log::add_event(&mut log, &mut signer, archive, sha256.clone(), new, now())?;
-    let mut out = io::stdout().lock();
-    writeln!(out, "recorded    {} by {} in {}", args.event.name(), args.actor, path.display())?;
-    writeln!(out, "archive     {} (sha256 {sha256})", args.archive.display())?;
-    writeln!(out, "verdict     {} (as verified now)", report.verdict.name())?;
-    writeln!(
-        out,
-        "log head    {}  (write it on the custody form)",
-        custody_log::line_digest(&line)
-    )?;
-    Ok(exit::OK)
+    let line = custody_log::add_event(log, signer, archive, sha256.clone(), new, now())?;
+    Ok((line, sha256))
 }
 
 fn now() -> String {
@@ -357,11 +381,7 @@ pub(crate) fn table(log: &LogReport) -> String {
                     }
                 }
                 if let Some(v) = &e.verification {
-                    let trust = v
-                        .trusted_as
-                        .as_deref()
-                        .map(|t| format!(", signer trusted as {t}"))
-                        .unwrap_or_default();
+                    let trust = if v.trusted { ", signer trusted" } else { ", signer NOT trusted" };
                     facts.push(format!(
                         "verdict then: {} ({} checkpoints{}{trust})",
                         v.verdict,

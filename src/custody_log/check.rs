@@ -184,7 +184,10 @@ pub fn check(path: &str, bytes: &[u8], against: &LogCheck) -> LogReport {
         prev_line = Some(line);
     }
     if lines == 0 && c.findings.is_empty() {
-        c.find(FindingKind::LogMalformed, 1, "the custody log is empty: it holds no record".into());
+        // As if every line were cut from its end: nothing to check, and
+        // nothing that says what was there.
+        let msg = "the custody log is empty: it holds no record (a log whose every line was cut looks the same)".into();
+        c.find(FindingKind::LogTruncated, 1, msg);
     }
     let intact = !c.findings.iter().any(|f| f.level == Level::Error);
     LogReport {
@@ -339,9 +342,13 @@ impl Checker<'_> {
             }
             return;
         }
-        // Later events are compared with the first; the first with the archive.
+        // Later events are compared with the first; the first with the
+        // archive, when one was verified.
         self.first_archive = Some(a.clone());
-        if let Some(id) = self.against.archive_id {
+        let Some(id) = self.against.archive_id else {
+            return;
+        };
+        {
             if id != a.id {
                 let msg = format!(
                     "line {line} is about archive {}, but this archive's id is {id}: the log belongs to another archive",

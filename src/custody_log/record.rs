@@ -106,8 +106,10 @@ pub struct Verification {
     pub verdict: String,
     /// The archive's signer, as a `SHA256:` fingerprint.
     pub signer: Option<String>,
-    /// Under which name the actor trusted that signer, if they did.
-    pub trusted_as: Option<String>,
+    /// Whether the actor named that signer as trusted (the verdict is then
+    /// not `untrusted`). The name they trust it under is theirs, and stays
+    /// out of the log.
+    pub trusted: bool,
     /// Checkpoints proven.
     pub checkpoints: u64,
     /// Whether the seal was reached and verified.
