@@ -70,13 +70,32 @@ pub enum FindingKind {
     /// The SHA-256 of the archive file differs from the one recorded for it
     /// (`--archive-sha256` or the `ARCHIVE.sha256` sidecar).
     ArchiveDigestMismatch,
+    /// A trusted-time token is for other data than the checkpoint signature
+    /// it names (§15).
+    TimestampMismatch,
+    /// A trusted-time token does not parse, or its signature or message
+    /// digest is wrong (§15).
+    TimestampInvalid,
+    /// A valid trusted-time token whose TSA does not chain to a root given
+    /// with `--tsa-ca` (§15).
+    TimestampUntrusted,
+    /// The collector recorded that it got no token for a checkpoint (§15).
+    TimestampFailed,
+    /// A checkpoint's time and its token's genTime differ by more than the
+    /// clock tolerance (§15).
+    ClockDisagrees,
 }
 
 impl FindingKind {
     /// The level of this kind of finding.
     pub fn level(self) -> Level {
         match self {
-            FindingKind::Truncated | FindingKind::MissingEndMarker | FindingKind::UntrustedSigner => Level::Warning,
+            FindingKind::Truncated
+            | FindingKind::MissingEndMarker
+            | FindingKind::UntrustedSigner
+            | FindingKind::TimestampUntrusted
+            | FindingKind::TimestampFailed
+            | FindingKind::ClockDisagrees => Level::Warning,
             FindingKind::CollectionFailure | FindingKind::CollectionSkip | FindingKind::CollectionStopped => Level::Info,
             _ => Level::Error,
         }

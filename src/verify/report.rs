@@ -89,6 +89,10 @@ pub struct Report {
     pub archive_file: Option<ArchiveFile>,
     /// Every finding, in stream order.
     pub findings: Vec<Finding>,
+    /// Trusted-time tokens and records (docs/FORMAT.md §15), in stream
+    /// order; absent from the JSON when the archive has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timestamps: Vec<super::TimestampReport>,
 }
 
 impl Verifier<'_> {
@@ -151,6 +155,7 @@ impl Verifier<'_> {
             unproven_members,
             archive_file,
             findings: self.findings,
+            timestamps: self.timestamps,
         }
     }
 }
