@@ -11,6 +11,7 @@ pub mod extract;
 pub mod format;
 pub mod signer;
 pub mod source;
+pub mod tsa;
 pub mod verify;
 
 // The damage-surviving zstd frame reader is the verifier's; it keeps its

@@ -82,6 +82,8 @@ enum Command {
         /// checked if it exists.
         #[arg(long, value_name = "HEX", value_parser = verify::parse_sha256_hex)]
         archive_sha256: Option<String>,
+        #[command(flatten)]
+        time: TimeArgs,
         /// The custody log to check with the archive. Without it,
         /// ARCHIVE.custody beside a file input is checked if it exists.
         #[arg(long, value_name = "FILE")]
@@ -128,6 +130,19 @@ struct TrustArgs {
     /// Trust a key by its SHA256: fingerprint (as written on a custody form).
     #[arg(long = "fingerprint", value_name = "SHA256:...")]
     fingerprints: Vec<String>,
+}
+
+/// Trusted time: the roots of the time-stamping authorities.
+#[derive(Args)]
+struct TimeArgs {
+    /// Trust time-stamping authorities that chain to a certificate of this
+    /// PEM file. Without it, timestamps are checked but not trusted.
+    #[arg(long, value_name = "FILE")]
+    tsa_ca: Option<PathBuf>,
+    /// Warn when a checkpoint's time and its timestamp differ by more than
+    /// this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = verify::DEFAULT_CLOCK_TOLERANCE)]
+    clock_tolerance: u64,
 }
 
 /// The key that signs: a file, ssh-agent, or (for collect) an ephemeral one.
@@ -196,6 +211,11 @@ struct CollectArgs {
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Countersign each checkpoint's signature with this RFC 3161
+    /// time-stamping authority (http:// or https://). Its tokens go into the
+    /// archive; if it fails, the failure is recorded and collection goes on.
+    #[arg(long, value_name = "URL")]
+    tsa: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -215,8 +235,9 @@ fn main() -> ExitCode {
             json,
             all,
             archive_sha256,
+            time,
             custody_log,
-        } => run_verify(&archive, &trust, archive_sha256, custody_log, json, all),
+        } => run_verify(&archive, &trust, &time, archive_sha256, custody_log, json, all),
         Command::Log { command } => cli::log::run(command),
         Command::List { archive, trust, json } => run_list(&archive, &trust, json),
         Command::Extract {
@@ -326,6 +347,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
     if !to_stdout {
         check_output_outside(&args.output, &sources)?;
     }
+    let tsa = args.tsa.as_deref().map(custody::tsa::Client::new).transpose()?;
     let mut signer = load_signer(&args.signing)?.unwrap_or_else(Signer::ephemeral);
     let mut never_collect = Vec::new();
     let out: Box<dyn Write + Send> = if to_stdout {
@@ -366,6 +388,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         zstd_level: args.level,
         threads: args.threads.map_or_else(collect::default_threads, |n| n as usize),
         stop: Some(stop_on_signals()?),
+        tsa,
     };
     let fingerprint = signer::fingerprint(&signer.public_key());
     let mut progress = ProgressBar::new(!args.quiet && io::stderr().is_terminal(), &sources);
@@ -406,6 +429,19 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         "members      {} ({} content bytes), {} checkpoints, {} recorded failures, {} skipped",
         summary.totals.evidence_members, summary.totals.content_bytes, summary.checkpoints, summary.totals.failures, summary.totals.skipped
     );
+    if let Some(url) = &summary.timestamps.url {
+        let failed = summary.timestamps.failed.len();
+        let _ = writeln!(
+            report,
+            "timestamps   {} tokens from {url}{}",
+            summary.timestamps.obtained,
+            if failed == 0 {
+                String::new()
+            } else {
+                format!(", {failed} checkpoints NOT stamped (recorded in the archive; see the warnings above)")
+            }
+        );
+    }
     if to_stdout {
         eprint!("{report}");
     } else {
@@ -527,6 +563,18 @@ impl Progress for ProgressBar {
     }
     fn member(&mut self, _path: &[u8], _content_bytes: u64) {}
     fn checkpoint(&mut self, _seq: u64, _tar_bytes: u64) {}
+    fn timestamp(&mut self, seq: u64, failed: Option<&str>) {
+        // A warning, shown even with --quiet: the archive lacks trusted time there.
+        if let Some(why) = failed {
+            let msg = format!(
+                "custody: warning: no trusted timestamp for checkpoint {seq}: {why}. The collection goes on; the failure is recorded in the archive."
+            );
+            match &self.bar {
+                Some(b) => b.suspend(|| eprintln!("{msg}")),
+                None => eprintln!("{msg}"),
+            }
+        }
+    }
 }
 
 fn trust_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
@@ -646,6 +694,7 @@ fn expected_digest(archive: &Path, option: Option<String>) -> anyhow::Result<Opt
 fn run_verify(
     archive: &Path,
     trust: &TrustArgs,
+    time: &TimeArgs,
     archive_sha256: Option<String>,
     custody_log: Option<PathBuf>,
     json: bool,
@@ -653,6 +702,12 @@ fn run_verify(
 ) -> anyhow::Result<u8> {
     let checked = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|anchors| {
         let log_trust = cli::log::log_anchors(trust).map_err(|e| ("trust-anchor", e))?;
+        let tsa_roots = time
+            .tsa_ca
+            .as_deref()
+            .map(custody::tsa::Roots::from_pem_file)
+            .transpose()
+            .map_err(|e| ("trust-anchor", anyhow::Error::from(e)))?;
         let archive_sha256 = expected_digest(archive, archive_sha256).map_err(|e| ("operational", e))?;
         let log = custody_log_of(archive, custody_log).map_err(|e| ("operational", e))?;
         let input = open_input(archive).map_err(|e| ("read", e))?;
@@ -660,6 +715,8 @@ fn run_verify(
             trust: anchors,
             archive_sha256,
             hash_input: log.is_some(),
+            tsa_roots: tsa_roots.clone(),
+            clock_tolerance: Some(time.clock_tolerance),
         };
         let mut report = verify::verify(input, &opts, &mut verify::NullSink).map_err(|e| {
             let e = anyhow::Error::from(e);
@@ -835,6 +892,21 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
             format!("does NOT match {}, which gives {}", f.origin, f.expected)
         };
         let _ = writeln!(s, "  archive sha256 {} ({how})", f.sha256);
+    }
+    for t in &r.timestamps {
+        let what = match t.status {
+            "trusted" => format!("trusted (root {})", t.detail.as_deref().unwrap_or("?")),
+            "not-checked" => "valid, NOT trusted: no --tsa-ca given".to_string(),
+            "failed" => "NONE: the collector recorded that the TSA failed".to_string(),
+            other => format!("{}: {}", other.to_uppercase(), t.detail.as_deref().unwrap_or("")),
+        };
+        let _ = writeln!(
+            s,
+            "  timestamp    checkpoint {} at {} by {}: {what}",
+            t.checkpoint,
+            t.gen_time.as_deref().unwrap_or("?"),
+            t.tsa.as_deref().unwrap_or("?")
+        );
     }
     let mut infos = 0;
     // The custody log's findings are listed with the log.

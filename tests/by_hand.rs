@@ -63,6 +63,7 @@ fn run_with(workdir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> std::process::O
         "CUSTODY_LOG",
         "LOG_SIGNERS",
         "LOG_HEAD",
+        "TSA_ROOT",
     ] {
         c.env_remove(v);
     }
@@ -328,4 +329,43 @@ fn a_missing_tool_stops_the_procedure() {
         ],
     );
     assert_failed(&o, "a procedure without b3sum", "b3sum is not installed");
+}
+
+#[test]
+fn the_optional_timestamp_step_checks_the_tokens_with_openssl() {
+    let (dir, src, key) = setup();
+    let tsa = common::tsa::Tsa::start(common::tsa::Mode::Good);
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &["--checkpoint-members", "3", "--tsa", tsa.url()]);
+    let root = tsa.root_pem_path();
+    let with_root = |root: &Path, work: &str| {
+        run_with(
+            &dir.path().join(work),
+            &[
+                ("ARCHIVE", archive.as_os_str()),
+                ("PUBKEY", pub_of(&key).as_os_str()),
+                ("TSA_ROOT", root.as_os_str()),
+            ],
+        )
+    };
+    let o = with_root(&root, "stamped");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(passed(&o) && out.contains("checkpoint 000001 stamped at "), "{}", text(&o));
+    let n: u32 = out
+        .lines()
+        .find_map(|l| l.strip_suffix(" timestamps verify"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n >= 2, "{}", text(&o));
+    // Another root: the optional step fails, with its own message.
+    let o = with_root(&common::tsa::other_root_pem(), "other");
+    assert_failed(&o, "a token under another root", "does not verify against");
+    // Without TSA_ROOT the step is skipped.
+    let o = run_procedure(&archive, &pub_of(&key), &dir.path().join("plain"));
+    assert!(
+        passed(&o) && !String::from_utf8_lossy(&o.stdout).contains("timestamps verify"),
+        "{}",
+        text(&o)
+    );
 }

@@ -16,6 +16,10 @@ struct Expect {
     verdict: String,
     trust: String,
     findings: Vec<String>,
+    /// `tsa-ca FILE`: verify with `--tsa-ca tests/vectors/FILE` (FORMAT.md §15).
+    tsa_ca: Option<String>,
+    /// `timestamp STATUS`: the status of each token, in order.
+    timestamps: Vec<String>,
 }
 
 fn parse_expect(text: &str) -> Expect {
@@ -23,6 +27,8 @@ fn parse_expect(text: &str) -> Expect {
         verdict: String::new(),
         trust: String::new(),
         findings: Vec::new(),
+        tsa_ca: None,
+        timestamps: Vec::new(),
     };
     for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let (k, v) = line.split_once(' ').unwrap_or_else(|| panic!("bad expect line {line:?}"));
@@ -30,6 +36,8 @@ fn parse_expect(text: &str) -> Expect {
             "verdict" => e.verdict = v.to_string(),
             "trust" => e.trust = v.to_string(),
             "finding" => e.findings.push(v.to_string()),
+            "tsa-ca" => e.tsa_ca = Some(v.to_string()),
+            "timestamp" => e.timestamps.push(v.to_string()),
             _ => panic!("unknown expect key {k:?}"),
         }
     }
@@ -50,11 +58,15 @@ fn every_vector_gets_its_verdict_and_findings() {
         let e = parse_expect(&std::fs::read_to_string(&expect_path).unwrap());
         let archive = expect_path.with_extension("tar.zst");
         let trust_file = dir.join(format!("{}.pub", e.trust));
-        let args: Vec<&str> = if e.trust == "none" {
+        let mut args: Vec<&str> = if e.trust == "none" {
             vec![]
         } else {
             vec!["--key", trust_file.to_str().unwrap()]
         };
+        let tsa_ca = e.tsa_ca.as_ref().map(|f| dir.join(f));
+        if let Some(f) = &tsa_ca {
+            args.extend(["--tsa-ca", f.to_str().unwrap()]);
+        }
         let (r, rc) = verify_json(&archive, &args);
         let name = expect_path.file_stem().unwrap().to_string_lossy().into_owned();
         assert_eq!(r["verdict"], e.verdict.as_str(), "{name}: {r:#}");
@@ -65,6 +77,11 @@ fn every_vector_gets_its_verdict_and_findings() {
             _ => 12,
         };
         assert_eq!(rc, want_code, "{name}");
+        let statuses: Vec<String> = r["timestamps"]
+            .as_array()
+            .map(|a| a.iter().map(|t| t["status"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        assert_eq!(statuses, e.timestamps, "{name}: timestamps");
         let kinds = finding_kinds(&r);
         for f in &e.findings {
             assert!(kinds.contains(f), "{name}: expected finding {f}, got {kinds:?}");
@@ -103,12 +120,80 @@ fn span(list: &[(usize, String)], suffix: &str) -> (usize, usize) {
 }
 
 fn write_vector(dir: &Path, name: &str, archive: &[u8], trust: &str, verdict: &str, findings: &[&str], why: &str) {
+    write_vector_with(dir, name, archive, trust, verdict, findings, why, "");
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_vector_with(dir: &Path, name: &str, archive: &[u8], trust: &str, verdict: &str, findings: &[&str], why: &str, more: &str) {
     std::fs::write(dir.join(format!("{name}.tar.zst")), archive).unwrap();
     let mut t = format!("# {why}\nverdict {verdict}\ntrust {trust}\n");
     for f in findings {
         t.push_str(&format!("finding {f}\n"));
     }
+    t.push_str(more);
     std::fs::write(dir.join(format!("{name}.expect")), t).unwrap();
+}
+
+/// The trusted-time vectors (FORMAT.md §15): an archive stamped by the
+/// loopback TSA, whose root (valid for a century) is committed beside it,
+/// and the same archive with the seal's token replaced by one for other data.
+fn timestamped_vectors(out: &Path, src: &Path, tmp: &Path) {
+    use common::tsa::{Mode, Tsa};
+    use sha2::Digest;
+    let tsa = Tsa::start(Mode::Good);
+    let stamped = tmp.join("stamped.tar.zst");
+    collect(
+        src,
+        &stamped,
+        &out.join("signer"),
+        &["--checkpoint-members", "2", "--tsa", tsa.url()],
+    );
+    std::fs::copy(tsa.root_pem_path(), out.join("timestamped-tsa-root.pem")).unwrap();
+    let bytes = std::fs::read(&stamped).unwrap();
+    let (r, _) = verify_json(&stamped, &[]);
+    let n = r["timestamps"].as_array().unwrap().len();
+    let more = |status: &str| format!("tsa-ca timestamped-tsa-root.pem\n{}", format!("timestamp {status}\n").repeat(n));
+    write_vector_with(
+        out,
+        "timestamped",
+        &bytes,
+        "signer",
+        "verified",
+        &[],
+        "collected with --tsa: a token per checkpoint, the seal's in a skippable frame",
+        &more("trusted"),
+    );
+    let tag = custody::format::timestamp::SEAL_TOKEN_TAG;
+    let at = bytes.windows(tag.len()).rposition(|w| w == tag).unwrap() - 8;
+    let mut swapped = bytes[..at].to_vec();
+    let token = tsa.token_for(&sha2::Sha256::digest(b"other data").into());
+    swapped.extend(custody::format::timestamp::seal_frame(tag, &token));
+    let mut statuses = more("trusted");
+    statuses.truncate(statuses.len() - "timestamp trusted\n".len());
+    statuses.push_str("timestamp mismatch\n");
+    write_vector_with(
+        out,
+        "timestamped-seal-swapped",
+        &swapped,
+        "signer",
+        "tampered",
+        &["timestamp-mismatch"],
+        "the seal's token replaced by a valid token of the same TSA for other data",
+        &statuses,
+    );
+}
+
+#[test]
+#[ignore = "regenerates the committed trusted-time vectors only"]
+fn regenerate_timestamped() {
+    let out = vectors_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("evidence");
+    std::fs::create_dir_all(src.join("logs")).unwrap();
+    for i in 0..6 {
+        std::fs::write(src.join(format!("logs/app-{i}.log")), format!("line {i}\n").repeat(50 + i * 40)).unwrap();
+    }
+    timestamped_vectors(&out, &src, tmp.path());
 }
 
 #[test]
@@ -447,6 +532,7 @@ fn regenerate() {
         &["chain-broken"],
         "checkpoint 2 replaced by another archive's checkpoint 2, same key",
     );
+    timestamped_vectors(&out, &src, tmp.path());
 }
 
 /// The custody log vectors (docs/CUSTODY-LOG.md): logs of

@@ -42,6 +42,8 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
             || self.segment_evidence + self.segment_skipped.len() as u64 >= self.opts.checkpoint_members
             || self.segment_doc_bytes >= MAX_CHECKPOINT_DOC_ESTIMATE
             || self.last_checkpoint.elapsed() >= Duration::from_secs(self.opts.checkpoint_seconds);
+        // Tokens that came join the segment between members.
+        self.write_stamps(None)?;
         if due && (self.segment_evidence > 0 || !self.segment_skipped.is_empty()) {
             self.checkpoint(None, None)?;
         } else {
@@ -132,6 +134,10 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
         if !is_seal && stopped_here.is_none() {
             self.end_frame()?;
         }
+        // A stopped collection ends here: no token could be written after it.
+        if stopped_here.is_none() {
+            self.request_stamp(self.seq, secs, &sig);
+        }
         self.last_checkpoint = Instant::now();
         self.progress.checkpoint(self.seq, end);
         Ok(())
@@ -145,9 +151,16 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
             opened_without_noatime: self.without_noatime,
             reason: reason.into(),
         };
+        // The tokens of the checkpoints so far go into the seal's segment.
+        self.write_last_stamps()?;
         self.checkpoint(Some(seal), None)?;
         self.raw_zeros(tar::END_OF_ARCHIVE_LEN as u64)?;
-        let w = self.finish_stream()?;
+        let mut w = self.finish_stream()?;
+        // The seal's own token cannot be inside the tar after the seal: it
+        // follows the last zstd frame, in a skippable frame (§15).
+        if let Some(frame) = self.seal_stamp_frame() {
+            w.write_all(&frame).map_err(|e| self.output_err(e))?;
+        }
         Ok(self.summary(w, None))
     }
 
@@ -173,6 +186,7 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
             stopped,
             archive_sha256: hex::encode(w.sha.finalize()),
             archive_bytes: w.bytes,
+            timestamps: self.timestamp_summary(),
         };
         (summary, w.inner)
     }

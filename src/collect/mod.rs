@@ -12,7 +12,8 @@
 //! - `checkpoint`: checkpoints, the seal, and stopping;
 //! - `pipe`, `writer`: the tar stream's way to the writer thread, which
 //!   hashes it, cuts it into frames and compresses them;
-//! - `host`: facts about the collecting host.
+//! - `host`: facts about the collecting host;
+//! - `stamps`: trusted time, each checkpoint's signature sent to a TSA.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, Write};
@@ -33,6 +34,7 @@ mod host;
 mod member;
 mod pipe;
 mod readahead;
+mod stamps;
 mod walk;
 mod writer;
 mod xattrs;
@@ -40,6 +42,7 @@ mod xattrs;
 pub use crate::format::doc::rfc3339_secs;
 pub use checkpoint::signal_name;
 pub use host::now_rfc3339;
+pub use stamps::TimestampSummary;
 
 use host::{host_info, noatime_scope, Names};
 use pipe::Out;
@@ -90,6 +93,9 @@ pub trait Progress {
     fn member(&mut self, path: &[u8], content_bytes: u64);
     /// A checkpoint was signed.
     fn checkpoint(&mut self, seq: u64, tar_bytes: u64);
+    /// The TSA's answer for checkpoint `seq` was written: a token, or, with
+    /// `failed`, why there is none (the collection goes on either way).
+    fn timestamp(&mut self, _seq: u64, _failed: Option<&str>) {}
 }
 
 /// Progress that goes nowhere.
@@ -125,6 +131,9 @@ pub struct CollectOptions {
     /// still being walked are written (innermost first, each with a detail
     /// saying so), then a final signed checkpoint, and no seal.
     pub stop: Option<Arc<AtomicUsize>>,
+    /// A time-stamping authority to countersign each checkpoint's signature
+    /// (docs/FORMAT.md §15); its failures are recorded, never fatal.
+    pub tsa: Option<crate::tsa::Client>,
 }
 
 impl CollectOptions {
@@ -147,6 +156,7 @@ impl CollectOptions {
             zstd_level: DEFAULT_ZSTD_LEVEL,
             threads: default_threads(),
             stop: None,
+            tsa: None,
         }
     }
 }
@@ -179,6 +189,8 @@ pub struct CollectSummary {
     pub archive_sha256: String,
     /// Compressed bytes written.
     pub archive_bytes: u64,
+    /// Trusted time: tokens obtained, and checkpoints not stamped.
+    pub timestamps: TimestampSummary,
 }
 
 /// A collection in progress.
@@ -212,6 +224,10 @@ pub struct Collector<'a, W: Write + Send + 'static> {
     /// The read buffer, allocated once (zeroing a fresh one per file cost
     /// more than hashing small files).
     buf: Vec<u8>,
+    /// The TSA's thread, when stamping.
+    stamps: Option<stamps::Stamper>,
+    /// TSA answers not written yet: checkpoint, its time, token or why not.
+    pending_answers: Vec<(u64, i64, Result<Vec<u8>, String>)>,
 }
 
 impl<'a, W: Write + Send + 'static> Collector<'a, W> {
@@ -242,6 +258,8 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             hardlinks: HashMap::new(),
             progress,
             buf: vec![0u8; READ_CHUNK],
+            stamps: opts.tsa.clone().map(stamps::Stamper::start),
+            pending_answers: Vec::new(),
             opts,
         };
         let header = c.header_doc();

@@ -5,6 +5,7 @@ pub mod digest;
 pub mod doc;
 pub mod sparse;
 pub mod tar;
+pub mod timestamp;
 
 /// Format identifier carried by every custody document.
 pub const FORMAT_ID: &str = "custody/1";

@@ -59,6 +59,7 @@ impl Verifier<'_> {
         // The documents are needed no longer than this checkpoint.
         let bytes = m.content.take().unwrap_or_default();
         let sig_bytes = sig.content.take().unwrap_or_default();
+        self.remember_signature(seq, &sig_bytes);
         // The signature check and the chain value both hash the whole
         // document: they run on a thread of their own while it is parsed.
         let key = self.key.as_ref();
@@ -102,6 +103,7 @@ impl Verifier<'_> {
         let Some(mut cp) = cp else {
             return self.reject_segment(seq, *m, Some(*sig), chain, "its checkpoint is unreadable");
         };
+        self.remember_time(seq, &cp.time);
         let (mut m, mut sig) = (m, sig);
         let json_offset = match self.lost_from.take() {
             // Bytes can only have been lost, never gained: a range that ends

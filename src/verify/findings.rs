@@ -88,6 +88,20 @@ pub enum FindingKind {
     LogUntrustedSigner,
     /// The archive file's SHA-256 differs from the one an event recorded.
     LogArchiveDigestDiffers,
+    /// A trusted-time token is for other data than the checkpoint signature
+    /// it names (§15).
+    TimestampMismatch,
+    /// A trusted-time token does not parse, or its signature or message
+    /// digest is wrong (§15).
+    TimestampInvalid,
+    /// A valid trusted-time token whose TSA does not chain to a root given
+    /// with `--tsa-ca` (§15).
+    TimestampUntrusted,
+    /// The collector recorded that it got no token for a checkpoint (§15).
+    TimestampFailed,
+    /// A checkpoint's time and its token's genTime differ by more than the
+    /// clock tolerance (§15).
+    ClockDisagrees,
 }
 
 impl FindingKind {
@@ -115,7 +129,10 @@ impl FindingKind {
             | FindingKind::LogTruncated
             | FindingKind::LogChainNotProven
             | FindingKind::LogUntrustedSigner
-            | FindingKind::LogArchiveDigestDiffers => Level::Warning,
+            | FindingKind::LogArchiveDigestDiffers
+            | FindingKind::TimestampUntrusted
+            | FindingKind::TimestampFailed
+            | FindingKind::ClockDisagrees => Level::Warning,
             FindingKind::CollectionFailure | FindingKind::CollectionSkip | FindingKind::CollectionStopped => Level::Info,
             _ => Level::Error,
         }

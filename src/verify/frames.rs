@@ -17,6 +17,11 @@ const INPUT_CHUNK: usize = 256 * 1024;
 pub const WHOLE_FRAME_MAX: usize = crate::format::FRAME_LIMIT;
 /// Most bytes of a frame header, which holds the content size.
 const FRAME_HEADER_MAX: usize = 18;
+/// A skippable frame's magic is `5x 2A 4D 18`, then a 4-byte payload length.
+const SKIPPABLE_MAGIC_TAIL: [u8; 3] = [0x2A, 0x4D, 0x18];
+const SKIPPABLE_HEADER: usize = 8;
+/// Most skippable frames kept: bounds the memory a hostile input can take.
+const MAX_SKIPPABLE_KEPT: usize = 16;
 
 /// Reads the decompressed bytes of consecutive zstd frames. A decoding
 /// error is returned once; [`FrameReader::resync`] then looks for the next
@@ -44,6 +49,10 @@ pub struct FrameReader<R: Read> {
     /// Compressed offset where the frame that failed began, once a decoding
     /// error was returned.
     failed_at: Option<u64>,
+    /// Skippable frames kept whole, up to this payload size (0: none kept).
+    keep_skippable: usize,
+    /// The payloads of the skippable frames kept, in stream order.
+    skippable: Vec<Vec<u8>>,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -62,7 +71,45 @@ impl<R: Read> FrameReader<R> {
             frame_begin: 0,
             magic_inside: false,
             failed_at: None,
+            keep_skippable: 0,
+            skippable: Vec::new(),
         })
+    }
+
+    /// Keep the payload of each skippable frame of at most `max` bytes, for
+    /// [`FrameReader::take_skippable`] (larger ones are skipped unread).
+    pub fn keep_skippable(&mut self, max: usize) {
+        self.keep_skippable = max;
+    }
+
+    /// The payloads of the skippable frames kept so far.
+    pub fn take_skippable(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.skippable)
+    }
+
+    /// At a frame's start: a skippable frame small enough to keep, read
+    /// whole. Returns whether it was consumed.
+    fn kept_skippable(&mut self) -> io::Result<bool> {
+        let head = &self.buf[self.start..self.end];
+        if self.keep_skippable == 0 || head.len() < SKIPPABLE_HEADER || head[0] & 0xF0 != 0x50 || head[1..4] != SKIPPABLE_MAGIC_TAIL {
+            return Ok(false);
+        }
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        if len > self.keep_skippable || self.skippable.len() >= MAX_SKIPPABLE_KEPT {
+            return Ok(false);
+        }
+        while self.end - self.start < SKIPPABLE_HEADER + len && !self.input_done {
+            self.refill_in_frame()?;
+        }
+        if self.end - self.start < SKIPPABLE_HEADER + len {
+            // Cut off: streaming reports it.
+            return Ok(false);
+        }
+        let payload = self.buf[self.start + SKIPPABLE_HEADER..self.start + SKIPPABLE_HEADER + len].to_vec();
+        self.skippable.push(payload);
+        self.start += SKIPPABLE_HEADER + len;
+        self.offset += (SKIPPABLE_HEADER + len) as u64;
+        Ok(true)
     }
 
     /// Compressed offset where the current (or last, or failed) frame began.
@@ -129,6 +176,10 @@ impl<R: Read> FrameReader<R> {
         self.magic_inside = false;
         while self.end - self.start < FRAME_HEADER_MAX && !self.input_done {
             self.refill_in_frame()?;
+        }
+        if self.kept_skippable()? {
+            out.clear();
+            return Ok(true);
         }
         let size = match zstd_safe::get_frame_content_size(&self.buf[self.start..self.end]) {
             Ok(Some(n)) if n <= WHOLE_FRAME_MAX as u64 => n as usize,

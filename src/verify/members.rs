@@ -186,12 +186,14 @@ impl Verifier<'_> {
         let header_number = self.segment.update_header(&header_bytes);
         self.sink.start(&meta).map_err(VerifyError::Sink)?;
         // Only the documents the verifier reads are kept: the header, the
-        // checkpoints with their signatures, and the manifests, which hold
-        // the content digests of their segment's files.
+        // checkpoints with their signatures, the manifests, which hold
+        // the content digests of their segment's files, and trusted-time
+        // tokens (§15).
         let stored_size = meta.stored_size;
         let keep = (meta.path == doc::HEADER_PATH.as_bytes()
             || doc::parse_checkpoint_path(&meta.path).is_some()
-            || doc::parse_manifest_path(&meta.path).is_some())
+            || doc::parse_manifest_path(&meta.path).is_some()
+            || crate::format::timestamp::parse_timestamp_path(&meta.path).is_some())
             && !meta.sparse
             && meta.stored_size <= MAX_DOCUMENT_LEN;
         let mut observed = Observed {

@@ -16,6 +16,7 @@
 //! - `damage`: resynchronisation after damage;
 //! - `seal`: what may follow the seal;
 //! - `archive_file`: the archive file's SHA-256;
+//! - `timestamps`: trusted-time tokens over checkpoint signatures;
 //! - `findings`, `report`: what was noticed, and the verdict.
 
 use std::io::{self, BufRead, BufReader, Read};
@@ -39,11 +40,13 @@ mod report;
 mod seal;
 mod segment;
 mod sink;
+mod timestamps;
 
 pub use archive_file::{parse_sha256_hex, parse_sidecar, ArchiveFile, DigestSource, ExpectedDigest};
 pub use findings::{Finding, FindingKind, Level};
 pub use report::{Proven, Report, SignerReport, Verdict};
 pub use sink::{MemberMeta, MemberOutcome, MemberSink, NullSink, Proof};
+pub use timestamps::{TimestampReport, DEFAULT_CLOCK_TOLERANCE};
 
 use archive_file::Hashed;
 use decoded::{ContentHasher, Decoded, SegmentHasher};
@@ -79,6 +82,12 @@ pub struct VerifyOptions {
     /// Hash the input as it is read even without a recorded digest, for
     /// [`Report::input_sha256`] (the custody log's events are compared with it).
     pub hash_input: bool,
+    /// Roots of the time-stamping authorities trusted (`--tsa-ca`); without
+    /// them, tokens are checked for imprint and signature only.
+    pub tsa_roots: Option<crate::tsa::Roots>,
+    /// Seconds a checkpoint's time and its token's genTime may differ
+    /// (default [`DEFAULT_CLOCK_TOLERANCE`]).
+    pub clock_tolerance: Option<u64>,
 }
 
 struct Verifier<'s> {
@@ -126,6 +135,12 @@ struct Verifier<'s> {
     trusted: bool,
     /// Nothing more can be read (damage with no later frame).
     exhausted: bool,
+    /// Each checkpoint's signature digest and time, for its token.
+    signed: std::collections::HashMap<u64, timestamps::Signed>,
+    /// Tokens checked so far.
+    timestamps: Vec<TimestampReport>,
+    tsa_roots: Option<crate::tsa::Roots>,
+    clock_tolerance: u64,
 }
 
 /// Most bytes hashed and passed on at a time.
@@ -147,13 +162,19 @@ pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn Mem
     if head.len() < 4 || (head[..4] != ZSTD_MAGIC && !skippable) {
         return Err(VerifyError::NotAnArchive("the input does not start with a zstd frame".into()));
     }
-    let decoder = FrameReader::new(buffered)?;
+    let mut decoder = FrameReader::new(buffered)?;
+    decoder.keep_skippable(crate::format::timestamp::MAX_SEAL_FRAME);
+    let skippable = std::sync::Mutex::new(Vec::new());
+    let skippable_ref = &skippable;
     std::thread::scope(|scope| {
         let mut v = Verifier {
             stream: Stream {
                 // Once decoding stops, the input is read to its end for its
                 // digest, beside the verifier's last checks.
-                inner: Decoded::start(scope, decoder, |reader| reader.into_inner().into_inner().finish()),
+                inner: Decoded::start(scope, decoder, move |mut reader| {
+                    *skippable_ref.lock().unwrap_or_else(|e| e.into_inner()) = reader.take_skippable();
+                    reader.into_inner().into_inner().finish()
+                }),
                 pos: 0,
             },
             sink,
@@ -183,10 +204,16 @@ pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn Mem
             trust: opts.trust.clone(),
             trusted: false,
             exhausted: false,
+            signed: Default::default(),
+            timestamps: Vec::new(),
+            tsa_roots: opts.tsa_roots.clone(),
+            clock_tolerance: opts.clock_tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE),
         };
         v.read_header_document()?;
         v.run()?;
         let file_sha256 = v.stream.inner.finish()?;
+        let frames = std::mem::take(&mut *skippable.lock().unwrap_or_else(|e| e.into_inner()));
+        v.seal_timestamps(&frames);
         Ok(v.report(opts, file_sha256))
     })
 }
@@ -210,6 +237,7 @@ impl Verifier<'_> {
                             return Ok(());
                         }
                     } else {
+                        self.timestamp_member(&m.meta.path, m.meta.offset, m.content.as_deref());
                         self.push_observed(*m);
                     }
                 }

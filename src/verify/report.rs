@@ -93,6 +93,10 @@ pub struct Report {
     pub input_sha256: Option<String>,
     /// Every finding, in stream order.
     pub findings: Vec<Finding>,
+    /// Trusted-time tokens and records (docs/FORMAT.md §15), in stream
+    /// order; absent from the JSON when the archive has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timestamps: Vec<super::TimestampReport>,
 }
 
 impl Verifier<'_> {
@@ -157,6 +161,7 @@ impl Verifier<'_> {
             archive_file,
             input_sha256,
             findings: self.findings,
+            timestamps: self.timestamps,
         }
     }
 }

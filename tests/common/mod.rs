@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod tree;
+pub mod tsa;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
