@@ -89,6 +89,18 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         custody_log: Option<PathBuf>,
     },
+    /// Have an RFC 3161 time-stamping authority stamp the custody log's last
+    /// record (no key needed): for an archive collected offline.
+    Timestamp {
+        /// The archive whose log (ARCHIVE.custody) to stamp.
+        archive: PathBuf,
+        /// The time-stamping authority's URL.
+        #[arg(long, value_name = "URL")]
+        tsa: String,
+        /// The log file, if not ARCHIVE.custody.
+        #[arg(long, value_name = "FILE")]
+        custody_log: Option<PathBuf>,
+    },
     /// Record and show who held the evidence since (the custody log, ARCHIVE.custody).
     Log {
         #[command(subcommand)]
@@ -239,6 +251,7 @@ fn main() -> ExitCode {
             custody_log,
         } => run_verify(&archive, &trust, &time, archive_sha256, custody_log, json, all),
         Command::Log { command } => cli::log::run(command),
+        Command::Timestamp { archive, tsa, custody_log } => cli::log::timestamp(&archive, &tsa, custody_log),
         Command::List { archive, trust, json } => run_list(&archive, &trust, json),
         Command::Extract {
             archive,
@@ -388,7 +401,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         zstd_level: args.level,
         threads: args.threads.map_or_else(collect::default_threads, |n| n as usize),
         stop: Some(stop_on_signals()?),
-        tsa,
+        tsa: tsa.clone(),
     };
     let fingerprint = signer::fingerprint(&signer.public_key());
     let mut progress = ProgressBar::new(!args.quiet && io::stderr().is_terminal(), &sources);
@@ -462,7 +475,7 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
             role: Some("collector".into()),
             organization: args.organization.clone(),
         };
-        let (log, head) = cli::log::write_acquired(&args.output, &mut signer, &summary, actor, args.location.clone())
+        let (log, head) = cli::log::write_acquired(&args.output, &mut signer, &summary, actor, args.location.clone(), tsa.as_ref())
             .context("the archive is complete, but its custody log could not be written; record the acquisition with `custody log add ARCHIVE --event acquired`")?;
         let mut o = io::stdout().lock();
         write!(o, "{report}")?;
@@ -722,11 +735,14 @@ fn run_verify(
             let e = anyhow::Error::from(e);
             (error_kind(&e), e)
         })?;
-        let log = log.map(|(path, bytes)| {
-            let checked = cli::log::check_against(&path, &bytes, &report, &log_trust);
-            report.add_findings(checked.findings.clone());
-            checked
-        });
+        let log = match log {
+            Some((path, bytes)) => {
+                let checked = cli::log::check_against(&path, &bytes, &report, &log_trust, time).map_err(|e| ("trust-anchor", e))?;
+                report.add_findings(checked.findings.clone());
+                Some(checked)
+            }
+            None => None,
+        };
         Ok((report, log))
     });
     let (report, log) = match checked {

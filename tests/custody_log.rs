@@ -194,6 +194,7 @@ fn check(bytes: &[u8], report: &verify::Report, trust: &TrustAnchors) -> LogRepo
         archive_complete: report.sealed,
         archive_sha256: report.input_sha256.as_deref(),
         trust: Some(trust),
+        ..LogCheck::default()
     };
     custody_log::check("log", bytes, &against)
 }

@@ -12,9 +12,10 @@ use custody::custody_log::{
     self, Actor, ArchiveRef, EventKind, LogCheck, LogEntry, LogFile, LogReport, NewEvent, SignatureStatus, Verification,
 };
 use custody::signer::{Signer, TrustAnchors};
+use custody::tsa;
 use custody::verify::{self, Level, Report, VerifyOptions};
 
-use crate::{exit, load_signer, open_input, trust_anchors_for, SigningArgs, TrustArgs};
+use crate::{exit, load_signer, open_input, trust_anchors_for, SigningArgs, TimeArgs, TrustArgs};
 
 #[derive(Subcommand)]
 pub(crate) enum LogCommand {
@@ -29,6 +30,8 @@ pub(crate) enum LogCommand {
         custody_log: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
+        #[command(flatten)]
+        time: TimeArgs,
         /// Print one JSON object (docs/CUSTODY-LOG.md).
         #[arg(long)]
         json: bool,
@@ -67,6 +70,9 @@ pub(crate) struct AddArgs {
     /// The log file, if not ARCHIVE.custody.
     #[arg(long, value_name = "FILE")]
     custody_log: Option<PathBuf>,
+    /// Then have this RFC 3161 time-stamping authority stamp the event.
+    #[arg(long, value_name = "URL")]
+    tsa: Option<String>,
     #[command(flatten)]
     signing: SigningArgs,
     /// Trust this OpenSSH public key file (the archive's signer, or a log signer).
@@ -91,8 +97,9 @@ pub(crate) fn run(cmd: LogCommand) -> anyhow::Result<u8> {
             archive,
             custody_log,
             trust,
+            time,
             json,
-        } => show(&archive, custody_log, &trust, json),
+        } => show(&archive, custody_log, &trust, &time, json),
     }
 }
 
@@ -107,15 +114,29 @@ pub(crate) fn log_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
 }
 
 /// Check `log` against what the verification of its archive proved.
-pub(crate) fn check_against(path: &Path, bytes: &[u8], report: &Report, trust: &TrustAnchors) -> LogReport {
+pub(crate) fn check_against(
+    path: &Path,
+    bytes: &[u8],
+    report: &Report,
+    trust: &TrustAnchors,
+    time: &TimeArgs,
+) -> anyhow::Result<LogReport> {
+    let roots = tsa_roots(time)?;
     let against = LogCheck {
         archive_id: Some(report.archive_id.as_deref().unwrap_or("")),
         chain: report.proven.chain.as_deref(),
         archive_complete: report.sealed || ended_cleanly(report),
         archive_sha256: report.input_sha256.as_deref(),
         trust: Some(trust),
+        tsa_roots: roots.as_ref(),
+        clock_tolerance: Some(time.clock_tolerance),
     };
-    custody_log::check(&path.display().to_string(), bytes, &against)
+    Ok(custody_log::check(&path.display().to_string(), bytes, &against))
+}
+
+/// The TSA roots `--tsa-ca` names, read.
+pub(crate) fn tsa_roots(time: &TimeArgs) -> anyhow::Result<Option<tsa::Roots>> {
+    Ok(time.tsa_ca.as_deref().map(tsa::Roots::from_pem_file).transpose()?)
 }
 
 /// Whether a verification without a seal reached the archive's true end: a
@@ -132,7 +153,8 @@ fn read_log(path: &Path) -> anyhow::Result<Vec<u8>> {
     custody_log::read(path).with_context(|| format!("cannot read the custody log {}; check the path and its permissions", path.display()))
 }
 
-fn show(archive: &Path, option: Option<PathBuf>, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
+fn show(archive: &Path, option: Option<PathBuf>, trust: &TrustArgs, time: &TimeArgs, json: bool) -> anyhow::Result<u8> {
+    let roots = tsa_roots(time)?;
     let path = path_for(archive, option);
     let bytes = read_log(&path)?;
     let log = custody_log::check(
@@ -140,6 +162,8 @@ fn show(archive: &Path, option: Option<PathBuf>, trust: &TrustArgs, json: bool) 
         &bytes,
         &LogCheck {
             trust: Some(&log_anchors(trust)?),
+            tsa_roots: roots.as_ref(),
+            clock_tolerance: Some(time.clock_tolerance),
             ..LogCheck::default()
         },
     );
@@ -189,6 +213,7 @@ fn add(args: AddArgs) -> anyhow::Result<u8> {
         return Err(anyhow!("log add needs the archive as a file: it records the file's SHA-256"));
     }
     let path = path_for(&args.archive, args.custody_log.clone());
+    let client = args.tsa.as_deref().map(tsa::Client::new).transpose()?;
     let archive_trust = trust_anchors_for(
         &args.trust_keys,
         &args.allowed_signers,
@@ -216,17 +241,55 @@ fn add(args: AddArgs) -> anyhow::Result<u8> {
         // Leave no empty log behind: it would read as a log cut to nothing.
         let _ = std::fs::remove_file(&path);
     }
-    let (line, sha256) = result?;
+    let (mut line, sha256) = result?;
     let mut out = io::stdout().lock();
     writeln!(out, "recorded    {} by {} in {}", args.event.name(), args.actor, path.display())?;
     writeln!(out, "archive     {} (sha256 {sha256})", args.archive.display())?;
     writeln!(out, "verdict     {} (as verified now)", report.verdict.name())?;
+    if let Some(client) = &client {
+        if let Some(stamped) = stamp(&mut log, client, &args.archive) {
+            writeln!(out, "timestamp   {}", describe_stamp(&stamped))?;
+            line = stamped;
+        }
+    }
     writeln!(
         out,
         "log head    {}  (write it on the custody form)",
         custody_log::line_digest(&line)
     )?;
     Ok(exit::OK)
+}
+
+/// Timestamp the log's last line; on failure, say so and leave the log as
+/// it is (the event stands). The line written, if one was.
+pub(crate) fn stamp(log: &mut LogFile, client: &tsa::Client, archive: &Path) -> Option<Vec<u8>> {
+    match custody_log::add_timestamp(log, client, now()) {
+        Ok(line) => Some(line),
+        Err(e) => {
+            eprintln!(
+                "custody: warning: the event is recorded, but it has no trusted timestamp: {e}. Timestamp the log later, from a host that reaches a TSA, with `custody timestamp {} --tsa URL`",
+                archive.display()
+            );
+            None
+        }
+    }
+}
+
+/// The TSA's time of a timestamp line just written, for people.
+pub(crate) fn describe_stamp(line: &[u8]) -> String {
+    let Ok(parsed) = custody_log::parse_line(&line[..line.len() - 1]) else {
+        return "?".into();
+    };
+    let imprint: [u8; 32] = match &parsed.record {
+        custody_log::Record::Timestamp(t) => hex::decode(&t.prev).ok().and_then(|b| b.try_into().ok()).unwrap_or_default(),
+        custody_log::Record::Event(_) => return "?".into(),
+    };
+    let report = tsa::check(&parsed.proof, &imprint, None);
+    let when = report
+        .gen_time
+        .and_then(|g| g.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "?".into());
+    format!("{when} by {}", report.tsa_name.unwrap_or_else(|| "the TSA".into()))
 }
 
 /// Check the locked log against the verified archive and append the
@@ -259,7 +322,11 @@ fn add_locked(
             })?,
         }
     } else {
-        let checked = check_against(&path, log.bytes(), report, log_trust);
+        let untimed = TimeArgs {
+            tsa_ca: None,
+            clock_tolerance: verify::DEFAULT_CLOCK_TOLERANCE,
+        };
+        let checked = check_against(&path, log.bytes(), report, log_trust, &untimed)?;
         let errors: Vec<&str> = checked
             .findings
             .iter()
@@ -305,13 +372,15 @@ fn now() -> String {
     custody::collect::now_rfc3339().0
 }
 
-/// Write the `acquired` event of a collection to a new log beside its file.
+/// Write the `acquired` event of a collection to a new log beside its
+/// file, and have `tsa` stamp it. The log's path and head.
 pub(crate) fn write_acquired(
     archive: &Path,
     signer: &mut Signer,
     summary: &custody::collect::CollectSummary,
     actor: Actor,
     location: Option<String>,
+    tsa: Option<&tsa::Client>,
 ) -> anyhow::Result<(PathBuf, String)> {
     let path = custody_log::log_path(archive);
     let mut log = LogFile::open(&path, true)?;
@@ -334,8 +403,55 @@ pub(crate) fn write_acquired(
         id: summary.archive_id.clone(),
         chain: summary.chain.clone(),
     };
-    let line = custody_log::add_event(&mut log, signer, archive_ref, summary.archive_sha256.clone(), new, now())?;
+    let mut line = custody_log::add_event(&mut log, signer, archive_ref, summary.archive_sha256.clone(), new, now())?;
+    if let Some(client) = tsa {
+        line = stamp(&mut log, client, archive).unwrap_or(line);
+    }
     Ok((path, custody_log::line_digest(&line)))
+}
+
+/// `custody timestamp`: stamp the last record of a log that verifies.
+pub(crate) fn timestamp(archive: &Path, url: &str, option: Option<PathBuf>) -> anyhow::Result<u8> {
+    let client = tsa::Client::new(url)?;
+    let path = path_for(archive, option);
+    if !path.exists() {
+        return Err(anyhow!(
+            "there is no custody log {} to timestamp; record an event first (`custody log add {} --event received ...`)",
+            path.display(),
+            archive.display()
+        ));
+    }
+    let mut log = LogFile::open(&path, false)?;
+    let checked = custody_log::check(&path.display().to_string(), log.bytes(), &LogCheck::default());
+    let errors: Vec<&str> = checked
+        .findings
+        .iter()
+        .filter(|f| f.level == Level::Error || f.kind == verify::FindingKind::LogTruncated)
+        .map(|f| f.message.as_str())
+        .collect();
+    if !errors.is_empty() {
+        return Err(anyhow!(
+            "the custody log {} does not verify, so it was not timestamped:\n  {}",
+            path.display(),
+            errors.join("\n  ")
+        ));
+    }
+    let line =
+        custody_log::add_timestamp(&mut log, &client, now()).map_err(|e| anyhow!("no timestamp was added to {}: {e}", path.display()))?;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "timestamp   {} of record {} in {}",
+        describe_stamp(&line),
+        checked.lines,
+        path.display()
+    )?;
+    writeln!(
+        out,
+        "log head    {}  (write it on the custody form)",
+        custody_log::line_digest(&line)
+    )?;
+    Ok(exit::OK)
 }
 
 /// The log as a table for people.
@@ -400,13 +516,21 @@ pub(crate) fn table(log: &LogReport) -> String {
                 }
             }
             LogEntry::Timestamp(t) => {
+                let when = t.gen_time.as_deref().unwrap_or("(no valid time)");
+                let _ = writeln!(s, "  {:>3}  {}  timestamp   of line {}", t.seq, clean(when), t.stamps_line);
+                let trust = match (t.status, &t.detail) {
+                    ("trusted", Some(root)) => format!("trusted (chains to {root})"),
+                    ("not-checked", _) => "signature valid, TSA not checked (no --tsa-ca)".to_string(),
+                    (status, Some(why)) => format!("{} ({why})", status.to_uppercase()),
+                    (status, None) => status.to_uppercase(),
+                };
+                let by = t.tsa.as_deref().unwrap_or(&t.url);
+                let _ = writeln!(s, "       by {}: {}", clean(by), clean(&trust));
                 let _ = writeln!(
                     s,
-                    "  {:>3}  {}  timestamp   of line {} by {}",
-                    t.seq,
+                    "       asked at {} by the requester's clock, from {}",
                     clean(&t.time),
-                    t.line - 1,
-                    clean(&t.tsa)
+                    clean(&t.url)
                 );
             }
         }

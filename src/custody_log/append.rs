@@ -8,7 +8,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::record::{
-    encode_event_line, event_message, line_digest, parse_line, Actor, ArchiveRef, Event, EventKind, Verification, LOG_FORMAT,
+    encode_event_line, encode_timestamp_line, event_message, line_digest, parse_line, Actor, ArchiveRef, Event, EventKind, TimestampRecord,
+    Verification, LOG_FORMAT,
 };
 use super::LOG_NAMESPACE;
 use crate::signer::{self, KeyError, Signer};
@@ -180,4 +181,43 @@ pub fn add_event(
     let line = encode_event_line(&event, &blob);
     log.append(&line)?;
     Ok(line)
+}
+
+/// Have the TSA of `client` stamp the log's last line and append the
+/// timestamp record. `time` is the requester's clock when it asks. Nothing
+/// is written when the TSA gives no token.
+pub fn add_timestamp(log: &mut LogFile, client: &crate::tsa::Client, time: String) -> Result<Vec<u8>, TimestampError> {
+    let (seq, prev) = log.next_link()?;
+    let prev = prev.ok_or(TimestampError::Empty)?;
+    let imprint: [u8; 32] = hex::decode(&prev)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .expect("line digests are 32 bytes of hex");
+    let token = client.stamp(&imprint)?;
+    let record = TimestampRecord {
+        log: LOG_FORMAT.into(),
+        record: "timestamp".into(),
+        seq,
+        prev,
+        time,
+        tsa: client.url().to_owned(),
+    };
+    let line = encode_timestamp_line(&record, &token);
+    log.append(&line)?;
+    Ok(line)
+}
+
+/// Why no timestamp record was added.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimestampError {
+    /// The log could not be read or written.
+    #[error(transparent)]
+    Log(#[from] AppendError),
+    /// The log holds no record to stamp.
+    #[error("the custody log holds no record to timestamp; record an event first (`custody log add`)")]
+    Empty,
+    /// The TSA gave no token.
+    #[error(transparent)]
+    Tsa(#[from] crate::tsa::TsaError),
 }

@@ -3,12 +3,15 @@
 //! not; every timestamp over the line before it.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use ssh_key::{PublicKey, SshSig};
+use time::format_description::well_known::Rfc3339;
 
 use super::record::{line_digest, parse_line, Actor, ArchiveRef, Event, EventKind, Record, TimestampRecord, Verification};
 use super::{LOG_NAMESPACE, MAX_LINE};
 use crate::signer::{self, TrustAnchors};
-use crate::verify::{Finding, FindingKind, Level};
+use crate::tsa::{self, Roots, TokenStatus};
+use crate::verify::{Finding, FindingKind, Level, DEFAULT_CLOCK_TOLERANCE};
 
 /// What the log is checked against.
 #[derive(Clone, Copy, Debug, Default)]
@@ -24,6 +27,11 @@ pub struct LogCheck<'a> {
     pub archive_sha256: Option<&'a str>,
     /// The keys trusted to sign log events.
     pub trust: Option<&'a TrustAnchors>,
+    /// Roots of the time-stamping authorities trusted (`--tsa-ca`).
+    pub tsa_roots: Option<&'a Roots>,
+    /// Seconds a timestamp record's stated time and its token's genTime may
+    /// differ; `None` for [`DEFAULT_CLOCK_TOLERANCE`].
+    pub clock_tolerance: Option<u64>,
 }
 
 /// Whether an event's signature verified.
@@ -80,10 +88,22 @@ pub struct TimestampReport {
     pub line: u64,
     /// The record's `seq`.
     pub seq: u64,
-    /// The requester's clock, as the record states it.
+    /// The line whose SHA-256 the token stamps (the one before).
+    pub stamps_line: u64,
+    /// The requester's clock, as the record states it (not signed).
     pub time: String,
-    /// The authority's URL, as the record states it.
-    pub tsa: String,
+    /// The authority's URL, as the record states it (not signed).
+    pub url: String,
+    /// `trusted`, `not-checked`, `untrusted`, `mismatch` or `invalid`.
+    pub status: &'static str,
+    /// The root it chains to, or why it is not trusted or not valid.
+    pub detail: Option<String>,
+    /// The TSA's time (genTime), RFC 3339: when the line before existed.
+    pub gen_time: Option<String>,
+    /// The TSA: its certificate's subject.
+    pub tsa: Option<String>,
+    /// TSTInfo serial number, hex.
+    pub serial: Option<String>,
     /// SHA-256 of the whole line.
     pub digest: String,
 }
@@ -177,7 +197,7 @@ pub fn check(path: &str, bytes: &[u8], against: &LogCheck) -> LogReport {
                 expected_seq = seq.saturating_add(1);
                 match p.record {
                     Record::Event(e) => c.check_event(lineno, &e, &p.message, &p.proof, digest.clone()),
-                    Record::Timestamp(t) => c.check_timestamp(lineno, &t, digest.clone()),
+                    Record::Timestamp(t) => c.check_timestamp(lineno, &t, &p.proof, prev_line, digest.clone()),
                 }
             }
         }
@@ -377,13 +397,68 @@ impl Checker<'_> {
         }
     }
 
-    fn check_timestamp(&mut self, line: u64, t: &TimestampRecord, digest: String) {
-        self.records.push(LogEntry::Timestamp(TimestampReport {
+    fn check_timestamp(&mut self, line: u64, t: &TimestampRecord, token: &[u8], prev_line: Option<&[u8]>, digest: String) {
+        let mut r = TimestampReport {
             line,
             seq: t.seq,
+            stamps_line: line - 1,
             time: t.time.clone(),
-            tsa: t.tsa.clone(),
+            url: t.tsa.clone(),
+            status: "invalid",
+            detail: None,
+            gen_time: None,
+            tsa: None,
+            serial: None,
             digest,
-        }));
+        };
+        let Some(prev) = prev_line else {
+            // The link check has said that the line is out of place.
+            r.detail = Some("the first line of a log has no line before it to stamp".into());
+            self.records.push(LogEntry::Timestamp(r));
+            return;
+        };
+        let imprint: [u8; 32] = Sha256::digest(prev).into();
+        let report = tsa::check(token, &imprint, self.against.tsa_roots);
+        r.status = report.status.name();
+        r.detail = report.status.detail().map(str::to_string);
+        r.gen_time = report.gen_time.and_then(|g| g.format(&Rfc3339).ok());
+        r.tsa = report.tsa_name.clone();
+        r.serial = report.serial.clone();
+        match &report.status {
+            TokenStatus::Trusted { .. } | TokenStatus::NotChecked => {}
+            TokenStatus::Untrusted { reason } => {
+                let msg = format!(
+                    "line {line}: the timestamp of line {} is valid, but its TSA is not trusted: {reason}",
+                    line - 1
+                );
+                self.find(FindingKind::TimestampUntrusted, line, msg);
+            }
+            TokenStatus::Mismatch { reason } => {
+                let msg = format!("line {line} is not a timestamp of line {}: {reason}", line - 1);
+                self.find(FindingKind::TimestampMismatch, line, msg);
+            }
+            TokenStatus::Invalid { reason } => {
+                let msg = format!("line {line} holds no valid timestamp: {reason}");
+                self.find(FindingKind::TimestampInvalid, line, msg);
+            }
+        }
+        if let (Some(gen), Some(stated)) = (report.gen_time, time::OffsetDateTime::parse(&t.time, &Rfc3339).ok()) {
+            let tolerance = self.against.clock_tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE);
+            let diff = (gen - stated).whole_seconds();
+            if matches!(
+                report.status,
+                TokenStatus::Trusted { .. } | TokenStatus::NotChecked | TokenStatus::Untrusted { .. }
+            ) && diff.unsigned_abs() > tolerance
+            {
+                let msg = format!(
+                    "line {line}: the requester's clock said {} when it asked for the timestamp, the TSA says {}: {} s apart (tolerance {tolerance} s). The recorder's clock is wrong, or the record's time is false; the TSA's time is the one to rely on",
+                    t.time,
+                    r.gen_time.as_deref().unwrap_or("?"),
+                    diff.unsigned_abs()
+                );
+                self.find(FindingKind::ClockDisagrees, line, msg);
+            }
+        }
+        self.records.push(LogEntry::Timestamp(r));
     }
 }

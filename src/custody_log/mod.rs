@@ -14,7 +14,7 @@ mod append;
 mod check;
 mod record;
 
-pub use append::{add_event, AppendError, LogFile, NewEvent};
+pub use append::{add_event, add_timestamp, AppendError, LogFile, NewEvent, TimestampError};
 
 pub use check::{check, EventReport, LogCheck, LogEntry, LogReport, SignatureStatus, TimestampReport};
 pub use record::{
