@@ -562,6 +562,10 @@ fn every_custody_log_vector_gets_its_verdict_and_findings() {
         for k in &keys {
             args.extend(["--key", k.to_str().unwrap()]);
         }
+        let roots = e.tsa_ca.as_ref().map(|f| vectors_dir().join(f));
+        if let Some(r) = &roots {
+            args.extend(["--tsa-ca", r.to_str().unwrap()]);
+        }
         let (r, rc) = verify_json(&archive, &args);
         let name = expect_path.file_stem().unwrap().to_string_lossy().into_owned();
         assert_eq!(r["verdict"], e.verdict.as_str(), "{name}: {r:#}");
@@ -579,6 +583,14 @@ fn every_custody_log_vector_gets_its_verdict_and_findings() {
         if e.findings.is_empty() {
             assert!(kinds.is_empty(), "{name}: unexpected findings {kinds:?}");
         }
+        let stamps: Vec<&str> = r["custody_log"]["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["record"] == "timestamp")
+            .map(|x| x["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(stamps, e.timestamps, "{name}: timestamp statuses");
     }
 }
 
@@ -586,6 +598,7 @@ fn every_custody_log_vector_gets_its_verdict_and_findings() {
 #[ignore = "regenerates the committed custody log vectors"]
 fn regenerate_custody_logs() {
     use custody::custody_log::{self, Record};
+    use sha2::Digest;
     let out = log_vectors_dir();
     std::fs::create_dir_all(&out).unwrap();
     let keys = vectors_dir();
@@ -644,6 +657,44 @@ fn regenerate_custody_logs() {
         }
         std::fs::write(out.join(format!("{name}.expect")), t).unwrap();
     };
+    // Trusted time: the good log stamped by a real TSA (its root beside the
+    // vectors; the certificates outlive them), and the same line holding a
+    // token for other data.
+    let tsa = common::tsa::Tsa::start(common::tsa::Mode::Good);
+    std::fs::copy(tsa.root_pem_path(), out.join("tsa-root.pem")).unwrap();
+    let o = run(custody().arg("timestamp").arg(&archive).args(["--tsa", tsa.url()]));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let stamped = std::fs::read(&log).unwrap();
+    std::fs::write(&log, &good).unwrap();
+    let with_roots = |name: &str, bytes: &[u8], verdict: &str, findings: &[&str], stamp: &str, why: &str| {
+        w(name, bytes, "signer other", verdict, findings, why);
+        let expect = out.join(format!("{name}.expect"));
+        let mut t = std::fs::read_to_string(&expect).unwrap();
+        t.push_str(&format!("tsa-ca custody-log/tsa-root.pem\ntimestamp {stamp}\n"));
+        std::fs::write(expect, t).unwrap();
+    };
+    with_roots(
+        "timestamped",
+        &stamped,
+        "verified",
+        &[],
+        "trusted",
+        "the good log, its head stamped by a TSA whose root is named",
+    );
+    let ts_line = &stamped[good.len()..];
+    let parsed = custody_log::parse_line(&ts_line[..ts_line.len() - 1]).unwrap();
+    let Record::Timestamp(record) = parsed.record else {
+        panic!("a timestamp")
+    };
+    let other = tsa.token_for(&sha2::Sha256::digest(b"other data").into());
+    with_roots(
+        "timestamp-other-data",
+        &[good.clone(), custody_log::encode_timestamp_line(&record, &other)].concat(),
+        "tampered",
+        &["timestamp-mismatch"],
+        "mismatch",
+        "the timestamp line holds a real token of the same TSA, for other data",
+    );
     w(
         "good",
         &good,
