@@ -825,10 +825,10 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         Verdict::Verified => "VERIFIED: sealed, every byte matches what was signed, and the signer is trusted.",
         Verdict::Incomplete => "INCOMPLETE: intact up to its last checkpoint, but the archive ends before its seal.",
         Verdict::Untrusted => "UNTRUSTED: the signatures check out, but the signing key is not one you named as trusted.",
-        Verdict::Tampered if r.sealed && r.findings.iter().all(|f| f.level != Level::Error || f.kind.is_custody_log()) => {
+        Verdict::Tampered if r.sealed && r.findings.iter().all(|f| f.level != Level::Error || f.line.is_some()) => {
             "TAMPERED: the archive is intact, but its custody log was altered (see the errors under \"custody log\")."
         }
-        Verdict::Tampered if r.findings.iter().all(|f| f.level != Level::Error || f.kind.is_custody_log()) => {
+        Verdict::Tampered if r.findings.iter().all(|f| f.level != Level::Error || f.line.is_some()) => {
             "TAMPERED: the custody log was altered (see the errors under \"custody log\"), and the archive ends before its seal."
         }
         Verdict::Tampered
@@ -926,7 +926,7 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
     }
     let mut infos = 0;
     // The custody log's findings are listed with the log.
-    for f in r.findings.iter().filter(|f| !f.kind.is_custody_log()) {
+    for f in r.findings.iter().filter(|f| f.line.is_none()) {
         if f.level == Level::Info {
             infos += 1;
             if infos > 20 && !all {

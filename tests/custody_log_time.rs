@@ -250,6 +250,16 @@ fn a_timestamp_line_edited_swapped_or_from_a_wrong_clock_is_reported() {
     let (report, rc) = verify_with(&s, Some(&root), &[]);
     assert_eq!(rc, 12, "{report}");
     assert!(log_findings(&report).contains(&("timestamp-mismatch".to_string(), 4)), "{report}");
+    // The archive itself is intact, and the headline says so.
+    let o = run(custody()
+        .arg("verify")
+        .arg(&s.archive)
+        .args(["--key", &s.keys[0], "--key", &s.keys[1]]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("TAMPERED: the archive is intact, but its custody log was altered"),
+        "{out}"
+    );
 
     // A real token for the line, but a requester's time an hour off.
     let real = s.tsa.token_for(&Sha256::digest(&ls[2]).into());

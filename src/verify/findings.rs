@@ -105,21 +105,6 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
-    /// Whether this kind is about the custody log rather than the archive.
-    pub fn is_custody_log(self) -> bool {
-        matches!(
-            self,
-            FindingKind::LogMalformed
-                | FindingKind::LogTruncated
-                | FindingKind::LogLinkBroken
-                | FindingKind::LogBadSignature
-                | FindingKind::LogOtherArchive
-                | FindingKind::LogChainNotProven
-                | FindingKind::LogUntrustedSigner
-                | FindingKind::LogArchiveDigestDiffers
-        )
-    }
-
     /// The level of this kind of finding.
     pub fn level(self) -> Level {
         match self {
