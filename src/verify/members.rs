@@ -380,6 +380,10 @@ fn member_meta(index: u64, offset: u64, ustar: &tar::UstarHeader, pax: &[(Vec<u8
         linkpath: get(b"linkpath").or_else(|| (!ustar.linkname.is_empty()).then(|| ustar.linkname.clone())),
         uid: text(b"uid").and_then(|s| s.parse().ok()).unwrap_or(ustar.uid),
         gid: text(b"gid").and_then(|s| s.parse().ok()).unwrap_or(ustar.gid),
+        atime: text(b"atime").and_then(|s| Timestamp::from_pax(&s)),
+        ctime: text(b"ctime").and_then(|s| Timestamp::from_pax(&s)),
+        uname: text(b"uname").or_else(|| (!ustar.uname.is_empty()).then(|| String::from_utf8_lossy(&ustar.uname).into_owned())),
+        gname: text(b"gname").or_else(|| (!ustar.gname.is_empty()).then(|| String::from_utf8_lossy(&ustar.gname).into_owned())),
     }
 }
 

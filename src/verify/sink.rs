@@ -36,6 +36,14 @@ pub struct MemberMeta {
     pub uid: u64,
     /// Group (pax `gid`, else ustar).
     pub gid: u64,
+    /// Access time (pax `atime`), when recorded.
+    pub atime: Option<Timestamp>,
+    /// Status change time (pax `ctime`), when recorded.
+    pub ctime: Option<Timestamp>,
+    /// Owner name (pax `uname`, else ustar), when recorded.
+    pub uname: Option<String>,
+    /// Group name (pax `gname`, else ustar), when recorded.
+    pub gname: Option<String>,
 }
 
 /// Whether a member is proven by a signed checkpoint.
