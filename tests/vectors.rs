@@ -44,15 +44,21 @@ fn parse_expect(text: &str) -> Expect {
     e
 }
 
-#[test]
-fn every_vector_gets_its_verdict_and_findings() {
-    let dir = vectors_dir();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// The `.expect` files of a vector directory, sorted.
+fn expect_files(dir: &Path) -> Vec<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "expect"))
         .collect();
     names.sort();
+    names
+}
+
+#[test]
+fn every_vector_gets_its_verdict_and_findings() {
+    let dir = vectors_dir();
+    let names = expect_files(&dir);
     assert!(names.len() >= 10, "vectors missing in {}", dir.display());
     for expect_path in names {
         let e = parse_expect(&std::fs::read_to_string(&expect_path).unwrap());
@@ -547,12 +553,7 @@ fn log_vectors_dir() -> PathBuf {
 fn every_custody_log_vector_gets_its_verdict_and_findings() {
     let dir = log_vectors_dir();
     let archive = vectors_dir().join("verified.tar.zst");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "expect"))
-        .collect();
-    names.sort();
+    let names = expect_files(&dir);
     assert!(names.len() >= 8, "custody log vectors missing in {}", dir.display());
     for expect_path in names {
         let e = parse_expect(&std::fs::read_to_string(&expect_path).unwrap());

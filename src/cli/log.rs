@@ -327,19 +327,11 @@ fn add_locked(
             clock_tolerance: verify::DEFAULT_CLOCK_TOLERANCE,
         };
         let checked = check_against(&path, log.bytes(), report, log_trust, &untimed)?;
-        let errors: Vec<&str> = checked
-            .findings
-            .iter()
-            .filter(|f| f.level == Level::Error || f.kind == verify::FindingKind::LogTruncated)
-            .map(|f| f.message.as_str())
-            .collect();
-        if !errors.is_empty() {
-            return Err(anyhow!(
-                "the custody log {} does not verify, so nothing was added to it:\n  {}\nKeep the file as it is (it is evidence of what happened to it) and record events in a new log with --custody-log",
-                path.display(),
-                errors.join("\n  ")
-            ));
-        }
+        refuse_unless_intact(
+            &checked,
+            "nothing was added to it",
+            "\nKeep the file as it is (it is evidence of what happened to it) and record events in a new log with --custody-log",
+        )?;
         checked
             .archive
             .ok_or_else(|| anyhow!("the custody log {} holds no event to name its archive", path.display()))?
@@ -410,6 +402,25 @@ pub(crate) fn write_acquired(
     Ok((path, custody_log::line_digest(&line)))
 }
 
+/// Refuse to add to a log with an error or a cut-off end: saying what was
+/// not done, every problem, and `advice`.
+fn refuse_unless_intact(checked: &LogReport, not_done: &str, advice: &str) -> anyhow::Result<()> {
+    let errors: Vec<&str> = checked
+        .findings
+        .iter()
+        .filter(|f| f.level == Level::Error || f.kind == verify::FindingKind::LogTruncated)
+        .map(|f| f.message.as_str())
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "the custody log {} does not verify, so {not_done}:\n  {}{advice}",
+        checked.path,
+        errors.join("\n  ")
+    ))
+}
+
 /// `custody timestamp`: stamp the last record of a log that verifies.
 pub(crate) fn timestamp(archive: &Path, url: &str, option: Option<PathBuf>) -> anyhow::Result<u8> {
     let client = tsa::Client::new(url)?;
@@ -423,19 +434,7 @@ pub(crate) fn timestamp(archive: &Path, url: &str, option: Option<PathBuf>) -> a
     }
     let mut log = LogFile::open(&path, false)?;
     let checked = custody_log::check(&path.display().to_string(), log.bytes(), &LogCheck::default());
-    let errors: Vec<&str> = checked
-        .findings
-        .iter()
-        .filter(|f| f.level == Level::Error || f.kind == verify::FindingKind::LogTruncated)
-        .map(|f| f.message.as_str())
-        .collect();
-    if !errors.is_empty() {
-        return Err(anyhow!(
-            "the custody log {} does not verify, so it was not timestamped:\n  {}",
-            path.display(),
-            errors.join("\n  ")
-        ));
-    }
+    refuse_unless_intact(&checked, "it was not timestamped", "")?;
     let line =
         custody_log::add_timestamp(&mut log, &client, now()).map_err(|e| anyhow!("no timestamp was added to {}: {e}", path.display()))?;
     let mut out = io::stdout().lock();
