@@ -369,3 +369,88 @@ fn the_optional_timestamp_step_checks_the_tokens_with_openssl() {
         text(&o)
     );
 }
+
+/// A custody log with timestamp records (`collect --tsa`, `log add --tsa`):
+/// with `TSA_ROOT`, step 8 checks each token with `openssl ts -verify
+/// -digest` against the SHA-256 of the line before it; under another root,
+/// or over other data, it fails naming the line.
+#[test]
+fn step_8_checks_the_logs_timestamps_with_openssl_when_tsa_root_is_set() {
+    let (dir, src, key) = setup();
+    let tsa = common::tsa::Tsa::start(common::tsa::Mode::Good);
+    let archive = dir.path().join("t.tar.zst");
+    collect(&src, &archive, &key, &["--tsa", tsa.url()]);
+    let examiner = keygen(dir.path(), "examiner");
+    let o = run(custody()
+        .args(["log", "add"])
+        .arg(&archive)
+        .args(["--event", "received", "--actor", "B. Examiner", "--tsa", tsa.url(), "--key"])
+        .arg(&examiner)
+        .arg("--trust-key")
+        .arg(pub_of(&key)));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let signers = log_signers(dir.path(), "examiner", &examiner);
+    let log = dir.path().join("t.tar.zst.custody");
+    let pubkey = pub_of(&key);
+    let go = |root: Option<&Path>, custody_log: &Path, work: &str| {
+        let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![
+            ("ARCHIVE", archive.as_os_str()),
+            ("PUBKEY", pubkey.as_os_str()),
+            ("LOG_SIGNERS", signers.as_os_str()),
+            ("CUSTODY_LOG", custody_log.as_os_str()),
+        ];
+        if let Some(r) = root {
+            env.push(("TSA_ROOT", r.as_os_str()));
+        }
+        run_with(&dir.path().join(work), &env)
+    };
+    let root = tsa.root_pem_path();
+    for _ in 0..2 {
+        // Twice in the same directory: it starts afresh and passes again.
+        let o = go(Some(&root), &log, "trusted");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(passed(&o), "{}", text(&o));
+        for (n, of) in [(2, 1), (4, 3)] {
+            assert!(
+                out.contains(&format!("line {n}: a timestamp of line {of}, at ")) && out.contains("verified against"),
+                "{}",
+                text(&o)
+            );
+        }
+    }
+
+    // Another root: step 8 fails on the log's first timestamp.
+    let other = common::tsa::other_root_pem();
+    let o = go(Some(&other), &log, "other-root");
+    assert_failed(
+        &o,
+        "a log timestamp under another root",
+        "line 2: the timestamp of line 1 does not verify against",
+    );
+
+    // A real token of this TSA, but for another line: line 4 given line 2's
+    // token. The links still hold; only the token's digest shows it.
+    let text_log = std::fs::read_to_string(&log).unwrap();
+    let ls: Vec<&str> = text_log.lines().collect();
+    assert_eq!(ls.len(), 4, "acquired, timestamp, received, timestamp");
+    let token_2 = ls[1].split('\t').nth(1).unwrap();
+    let json_4 = ls[3].split('\t').next().unwrap();
+    let swapped = dir.path().join("swapped.custody");
+    std::fs::write(&swapped, format!("{}\n{}\n{}\n{json_4}\t{token_2}\n", ls[0], ls[1], ls[2])).unwrap();
+    let o = go(Some(&root), &swapped, "swapped");
+    assert_failed(
+        &o,
+        "a token for another line",
+        "line 4: the timestamp of line 3 does not verify against",
+    );
+
+    // Without TSA_ROOT the tokens are not checked here, and it says so.
+    let o = go(None, &swapped, "untimed");
+    assert!(passed(&o), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("line 4: a timestamp of line 3; its link is checked here, its token only by custody verify"),
+        "{}",
+        text(&o)
+    );
+}
