@@ -1,0 +1,580 @@
+//! The intrusion path's first clues, read from the logs inside an archive:
+//! SSH logins accepted and failed (by user, source and method), sudo use,
+//! accounts and groups added or changed, and the public keys that logged
+//! in. These are leads for a reader of the report, not conclusions.
+//!
+//! [`ClueReader`] is fed members as a verifier sink sees them (`begin`,
+//! `data`…, `end`), and learns at the end of each segment whether a signed
+//! checkpoint proved them (`settle`). Until then a member's clues are held
+//! apart, in bounded form; on `settle` they are folded into the totals,
+//! marked proven or not. Memory stays bounded whatever the logs hold: lines
+//! longer than [`MAX_LINE`] are counted and skipped, and the totals are
+//! capped ([`MAX_LOGINS`], [`MAX_SUDO`], [`MAX_ACCOUNTS`], [`MAX_KEYS`]), with [`Clues::truncated`] and a note when a cap
+//! drops something.
+
+mod logs;
+mod syslog;
+mod tally;
+mod utmp;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::{Month, OffsetDateTime};
+
+use logs::LogKind;
+use syslog::Stamp;
+use tally::{Cap, Tally};
+pub use tally::{MAX_ACCOUNTS, MAX_KEYS, MAX_LOGINS, MAX_SUDO};
+
+/// Longest log line read, in bytes; longer lines are counted in
+/// [`LogRead::skipped`] and not read.
+pub const MAX_LINE: usize = 16 * 1024;
+/// Most logs listed in [`Clues::logs`]; later ones are not read.
+pub const MAX_LOGS: usize = 10_000;
+/// Most rows the members awaiting their checkpoint may hold together.
+pub const MAX_PENDING_ROWS: usize = 50_000;
+
+/// Reads the logs that show who got in: auth.log / secure (text, also
+/// rotated `auth.log.1`, not compressed `.gz`: those are listed as not read,
+/// with the reason), wtmp / btmp (binary utmp records, also rotated `.1`).
+pub struct ClueReader {
+    logs: Vec<LogRead>,
+    current: Option<Member>,
+    /// Members read, awaiting `settle`: their position in `logs` and clues.
+    pending: HashMap<u64, (usize, Tally)>,
+    pending_rows: usize,
+    totals: Tally,
+    truncated: bool,
+    /// Logs past [`MAX_LOGS`].
+    unlisted: u64,
+}
+
+/// The member being read.
+struct Member {
+    index: u64,
+    log: usize,
+    kind: LogKind,
+    path: String,
+    /// Year and month of the member's mtime, for year-less timestamps.
+    year: i32,
+    month: Month,
+    /// The unfinished line, or record.
+    buf: Vec<u8>,
+    /// Within a line longer than [`MAX_LINE`].
+    overlong: bool,
+    lines: u64,
+    matched: u64,
+    skipped: u64,
+    /// Records of no utmp type.
+    unknown: u64,
+    untimed: u64,
+    stamps: [bool; 3],
+    dropped: Vec<Cap>,
+    tally: Tally,
+}
+
+impl Default for ClueReader {
+    fn default() -> Self {
+        ClueReader::new()
+    }
+}
+
+impl ClueReader {
+    /// A reader that has seen nothing.
+    pub fn new() -> ClueReader {
+        ClueReader {
+            logs: Vec::new(),
+            current: None,
+            pending: HashMap::new(),
+            pending_rows: 0,
+            totals: Tally::default(),
+            truncated: false,
+            unlisted: 0,
+        }
+    }
+
+    /// Start member `index` at archive path `path` (as stored, e.g.
+    /// `var/log/auth.log` or `/var/log/auth.log` or
+    /// `src/var/log/secure-20261101`, match on the final path components),
+    /// whose mtime (Unix seconds) helps date year-less syslog lines. Returns
+    /// whether it reads this member.
+    pub fn begin(&mut self, index: u64, path: &[u8], mtime_secs: i64) -> bool {
+        self.end();
+        let Some(found) = logs::classify(path) else {
+            return false;
+        };
+        let path_text = String::from_utf8_lossy(path).into_owned();
+        if self.logs.len() >= MAX_LOGS {
+            self.unlisted += 1;
+            self.truncated = true;
+            return false;
+        }
+        let read = found.compressed.is_none();
+        self.logs.push(LogRead {
+            path: path_text.clone(),
+            kind: found.kind.name(),
+            read,
+            proven: None,
+            lines: 0,
+            matched: 0,
+            skipped: 0,
+            note: found
+                .compressed
+                .map(|ext| format!("compressed ({ext}): not read; decompress it to read it")),
+        });
+        if !read {
+            return false;
+        }
+        let mtime = OffsetDateTime::from_unix_timestamp(mtime_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        self.current = Some(Member {
+            index,
+            log: self.logs.len() - 1,
+            kind: found.kind,
+            path: path_text,
+            year: mtime.year(),
+            month: mtime.month(),
+            buf: Vec::new(),
+            overlong: false,
+            lines: 0,
+            matched: 0,
+            skipped: 0,
+            unknown: 0,
+            untimed: 0,
+            stamps: [false; 3],
+            dropped: Vec::new(),
+            tally: Tally::default(),
+        });
+        true
+    }
+
+    /// The next chunk of the member begun last (chunks split lines and
+    /// records anywhere).
+    pub fn data(&mut self, chunk: &[u8]) {
+        let Some(m) = self.current.as_mut() else {
+            return;
+        };
+        let mut budget = MAX_PENDING_ROWS.saturating_sub(self.pending_rows + m.tally.rows());
+        match m.kind {
+            LogKind::Auth => m.text(chunk, &mut budget),
+            LogKind::Wtmp | LogKind::Btmp => m.records(chunk, &mut budget),
+        }
+    }
+
+    /// The member begun last has ended.
+    pub fn end(&mut self) {
+        let Some(mut m) = self.current.take() else {
+            return;
+        };
+        let mut budget = MAX_PENDING_ROWS.saturating_sub(self.pending_rows + m.tally.rows());
+        let mut notes = Vec::new();
+        match m.kind {
+            LogKind::Auth => {
+                if m.overlong || !m.buf.is_empty() {
+                    m.line_end(&mut budget);
+                }
+            }
+            LogKind::Wtmp | LogKind::Btmp => {
+                if !m.buf.is_empty() {
+                    m.skipped += 1;
+                    notes.push(format!(
+                        "ends with a partial record of {} bytes (records are {} bytes), not read",
+                        m.buf.len(),
+                        utmp::RECORD_LEN
+                    ));
+                }
+            }
+        }
+        notes.extend(m.notes());
+        self.truncated |= !m.dropped.is_empty();
+        let log = &mut self.logs[m.log];
+        log.lines = m.lines;
+        log.matched = m.matched;
+        log.skipped = m.skipped;
+        for n in notes {
+            add_note(log, n);
+        }
+        self.pending_rows += m.tally.rows();
+        self.pending.insert(m.index, (m.log, m.tally));
+    }
+
+    /// Member `index` is proven (true) or not (false) by a signed
+    /// checkpoint: its clues count as proven or not.
+    pub fn settle(&mut self, index: u64, proven: bool) {
+        if self.current.as_ref().is_some_and(|m| m.index == index) {
+            self.end();
+        }
+        let Some((log, tally)) = self.pending.remove(&index) else {
+            return;
+        };
+        self.logs[log].proven = Some(proven);
+        self.fold(log, tally, proven);
+    }
+
+    fn fold(&mut self, log: usize, tally: Tally, proven: bool) {
+        self.pending_rows -= tally.rows();
+        let dropped = self.totals.merge(tally, proven);
+        if !dropped.is_empty() {
+            self.truncated = true;
+            add_note(&mut self.logs[log], capped_note(&dropped, "totals"));
+        }
+    }
+
+    /// What was found. Members never settled count as not proven (their
+    /// [`LogRead::proven`] stays `None`).
+    pub fn finish(mut self) -> Clues {
+        self.end();
+        let mut left: Vec<_> = self.pending.drain().collect();
+        left.sort_by_key(|(index, _)| *index);
+        for (_, (log, tally)) in left {
+            self.fold(log, tally, false);
+        }
+        let mut clues = Clues {
+            logs: self.logs,
+            truncated: self.truncated,
+            ..Clues::default()
+        };
+        if self.unlisted > 0 {
+            clues.notes.push(format!(
+                "more than {MAX_LOGS} logs: {} more were not read nor listed",
+                self.unlisted
+            ));
+        }
+        let t = self.totals;
+        let mut logins: Vec<_> = t.logins.into_iter().collect();
+        logins.sort_by(|(ka, a), (kb, b)| b.last.cmp(&a.last).then(b.count.cmp(&a.count)).then(ka.cmp(kb)));
+        clues.logins = logins
+            .into_iter()
+            .map(|((outcome, user, source, method), s)| Login {
+                outcome,
+                user,
+                source,
+                method,
+                count: s.count,
+                first: rfc3339(s.first),
+                last: rfc3339(s.last),
+                proven: s.proven,
+            })
+            .collect();
+        let mut sudo: Vec<_> = t.sudo.into_iter().collect();
+        sudo.sort_by(|(ka, a), (kb, b)| a.first.cmp(&b.first).then(ka.cmp(kb)));
+        clues.sudo = sudo
+            .into_iter()
+            .map(|((user, run_as, command, outcome), s)| SudoUse {
+                user,
+                run_as,
+                command,
+                outcome,
+                count: s.count,
+                first: rfc3339(s.first),
+                last: rfc3339(s.last),
+                proven: s.proven,
+            })
+            .collect();
+        let mut accounts = t.accounts;
+        // Stable: changes without a time keep their order, after the rest.
+        accounts.sort_by_key(|c| (c.time.is_none(), c.time));
+        clues.accounts = accounts
+            .into_iter()
+            .map(|c| AccountChange {
+                action: c.action,
+                user: c.user,
+                detail: c.detail,
+                time: rfc3339(c.time),
+                log: c.log,
+                proven: c.proven,
+            })
+            .collect();
+        let mut keys: Vec<_> = t.keys.into_iter().collect();
+        keys.sort_by(|(ka, a), (kb, b)| (a.time.is_none(), a.time).cmp(&(b.time.is_none(), b.time)).then(ka.cmp(kb)));
+        clues.keys = keys
+            .into_iter()
+            .map(|((user, key), f)| KeyUse {
+                user,
+                key,
+                source: f.source,
+                first: rfc3339(f.time),
+                log: f.log,
+                proven: f.proven,
+            })
+            .collect();
+        clues
+    }
+}
+
+impl Member {
+    /// Text lines: split at newlines, overlong ones skipped.
+    fn text(&mut self, chunk: &[u8], budget: &mut usize) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let (part, done) = match memchr::memchr(b'\n', rest) {
+                Some(at) => (&rest[..at], Some(at + 1)),
+                None => (rest, None),
+            };
+            if !self.overlong {
+                if self.buf.len() + part.len() > MAX_LINE {
+                    self.overlong = true;
+                    self.buf = Vec::new();
+                } else {
+                    self.buf.extend_from_slice(part);
+                }
+            }
+            match done {
+                Some(at) => {
+                    self.line_end(budget);
+                    rest = &rest[at..];
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn line_end(&mut self, budget: &mut usize) {
+        self.lines += 1;
+        if std::mem::take(&mut self.overlong) {
+            self.skipped += 1;
+            return;
+        }
+        let bytes = std::mem::take(&mut self.buf);
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.strip_suffix('\r').unwrap_or(&text);
+        let (year, month) = (self.year, self.month);
+        let year_of = move |m: Month| if (m as u8) > (month as u8) { year - 1 } else { year };
+        let line = syslog::read_line(text, &year_of);
+        self.buf = bytes;
+        self.buf.clear();
+        if let Some(stamp) = line.stamp {
+            self.stamps[stamp as usize] = true;
+        }
+        if let Some(clue) = line.clue {
+            if line.time.is_none() {
+                self.untimed += 1;
+            }
+            self.clue(clue, line.time, budget);
+        }
+    }
+
+    /// Whole utmp records.
+    fn records(&mut self, mut chunk: &[u8], budget: &mut usize) {
+        while !chunk.is_empty() {
+            let take = (utmp::RECORD_LEN - self.buf.len()).min(chunk.len());
+            self.buf.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.buf.len() < utmp::RECORD_LEN {
+                break;
+            }
+            let mut record = [0u8; utmp::RECORD_LEN];
+            record.copy_from_slice(&self.buf);
+            self.buf.clear();
+            self.record(&record, budget);
+        }
+    }
+
+    fn record(&mut self, bytes: &[u8; utmp::RECORD_LEN], budget: &mut usize) {
+        self.lines += 1;
+        let Some(r) = utmp::Record::parse(bytes) else {
+            self.skipped += 1;
+            self.unknown += 1;
+            return;
+        };
+        let (outcome, method) = match self.kind {
+            LogKind::Btmp => ("failed", "btmp"),
+            _ if r.kind == utmp::USER_PROCESS => ("accepted", "wtmp"),
+            _ => return,
+        };
+        let time = OffsetDateTime::from_unix_timestamp(r.seconds)
+            .ok()
+            .map(|t| t + time::Duration::microseconds(i64::from(r.micros)));
+        let clue = syslog::Clue::Login {
+            outcome,
+            user: syslog::field(&r.user, syslog::MAX_FIELD),
+            source: syslog::field(&r.source(), syslog::MAX_FIELD),
+            method: method.to_string(),
+            key: None,
+        };
+        self.clue(clue, time, budget);
+    }
+
+    fn clue(&mut self, clue: syslog::Clue, time: Option<OffsetDateTime>, budget: &mut usize) {
+        self.matched += 1;
+        let before = self.tally.rows();
+        if let Err(cap) = self.tally.add(clue, time, &self.path, *budget > 0) {
+            if !self.dropped.contains(&cap) {
+                self.dropped.push(cap);
+            }
+        }
+        *budget = budget.saturating_sub(self.tally.rows() - before);
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.kind == LogKind::Auth && self.skipped > 0 {
+            notes.push(format!("{} lines longer than {MAX_LINE} bytes were skipped", self.skipped));
+        }
+        if self.unknown > 0 {
+            notes.push(format!(
+                "{} records of no utmp type were skipped (not glibc's 64-bit layout?)",
+                self.unknown
+            ));
+        }
+        if self.stamps[Stamp::Classic as usize] {
+            notes.push(format!(
+                "timestamps without year or zone: year from the file's mtime ({}; the year before for later months), read as UTC",
+                self.year
+            ));
+        }
+        if self.stamps[Stamp::Unzoned as usize] {
+            notes.push("timestamps without zone read as UTC".to_string());
+        }
+        if self.untimed > 0 {
+            notes.push(format!("{} matched lines had no valid time", self.untimed));
+        }
+        if !self.dropped.is_empty() {
+            notes.push(capped_note(&self.dropped, "this log"));
+        }
+        notes
+    }
+}
+
+fn capped_note(dropped: &[Cap], where_: &str) -> String {
+    let caps: Vec<String> = dropped.iter().map(|c| c.describe()).collect();
+    format!("cap reached in {where_} ({}): some clues were dropped", caps.join(", "))
+}
+
+fn add_note(log: &mut LogRead, note: String) {
+    match &mut log.note {
+        Some(n) => {
+            n.push_str("; ");
+            n.push_str(&note);
+        }
+        None => log.note = Some(note),
+    }
+}
+
+fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
+    t.and_then(|t| t.format(&Rfc3339).ok())
+}
+
+/// What the logs show: leads for a reader, not conclusions.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Clues {
+    /// Every log considered, read or not.
+    pub logs: Vec<LogRead>,
+    /// Aggregated by (outcome, user, source, method), newest last-seen
+    /// first.
+    pub logins: Vec<Login>,
+    /// Aggregated by (user, run_as, command, outcome), earliest first.
+    pub sudo: Vec<SudoUse>,
+    /// useradd/adduser/groupadd/usermod/passwd/chpasswd/userdel…, in time
+    /// order (those without a time last).
+    pub accounts: Vec<AccountChange>,
+    /// Public keys that logged in: the first use of each (user, key).
+    pub keys: Vec<KeyUse>,
+    /// A cap was reached (which one is said in [`LogRead::note`] or
+    /// [`Clues::notes`]).
+    pub truncated: bool,
+    /// Notes about the whole reading (such as too many logs).
+    pub notes: Vec<String>,
+}
+
+/// A log considered.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogRead {
+    /// Archive path as stored.
+    pub path: String,
+    /// `auth`, `wtmp` or `btmp`.
+    pub kind: &'static str,
+    /// Whether it was read.
+    pub read: bool,
+    /// Whether a signed checkpoint proved it; `None` when the archive ended
+    /// before one said.
+    pub proven: Option<bool>,
+    /// Lines (or utmp records) read.
+    pub lines: u64,
+    /// Lines (or records) that gave a clue.
+    pub matched: u64,
+    /// Lines too long, or records not of the utmp layout or cut short, that
+    /// were not read.
+    pub skipped: u64,
+    /// Why it was not read, caps reached, how times were read.
+    pub note: Option<String>,
+}
+
+/// Logins aggregated by (outcome, user, source, method).
+#[derive(Clone, Debug, Serialize)]
+pub struct Login {
+    /// `accepted` or `failed`.
+    pub outcome: &'static str,
+    /// User name as logged.
+    pub user: String,
+    /// Source address or host as logged.
+    pub source: String,
+    /// `password`, `publickey`, `keyboard-interactive/pam`, `invalid-user`,
+    /// `closed-before-auth`, `not-allowed (…)`, `wtmp`, `btmp`…
+    pub method: String,
+    /// Lines or records.
+    pub count: u64,
+    /// First seen, RFC 3339 UTC.
+    pub first: Option<String>,
+    /// Last seen, RFC 3339 UTC.
+    pub last: Option<String>,
+    /// Every contributing member proven.
+    pub proven: bool,
+}
+
+/// sudo uses aggregated by (user, run_as, command, outcome).
+#[derive(Clone, Debug, Serialize)]
+pub struct SudoUse {
+    /// Who ran sudo.
+    pub user: String,
+    /// As whom.
+    pub run_as: String,
+    /// The command line as logged.
+    pub command: String,
+    /// `ran`, or what sudo refused: `incorrect password`, `user NOT in
+    /// sudoers`…
+    pub outcome: String,
+    /// Lines.
+    pub count: u64,
+    /// First seen, RFC 3339 UTC.
+    pub first: Option<String>,
+    /// Last seen, RFC 3339 UTC.
+    pub last: Option<String>,
+    /// Every contributing member proven.
+    pub proven: bool,
+}
+
+/// An account or group added, changed or removed.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccountChange {
+    /// The program that logged it: `useradd`, `usermod`, `passwd`…
+    pub action: String,
+    /// The account or group it names.
+    pub user: String,
+    /// The message as logged.
+    pub detail: String,
+    /// RFC 3339 UTC.
+    pub time: Option<String>,
+    /// The log's archive path.
+    pub log: String,
+    /// Its member proven.
+    pub proven: bool,
+}
+
+/// A public key's first login for a user.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyUse {
+    /// The user.
+    pub user: String,
+    /// Key type and fingerprint as logged (`ED25519 SHA256:…`).
+    pub key: String,
+    /// Where the first login came from.
+    pub source: String,
+    /// RFC 3339 UTC.
+    pub first: Option<String>,
+    /// The log's archive path.
+    pub log: String,
+    /// Every member that logged this key's use proven.
+    pub proven: bool,
+}
