@@ -578,3 +578,251 @@ pub struct KeyUse {
     /// Every member that logged this key's use proven.
     pub proven: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Debian-style auth.log from a break-in: a password spray, an
+    /// accepted password, a key installed and used, sudo, a new account.
+    const AUTH_LOG: &str = "\
+Nov 29 23:58:01 web1 sshd[1201]: Invalid user admin from 203.0.113.50 port 51002
+Nov 29 23:58:03 web1 sshd[1201]: Failed password for invalid user admin from 203.0.113.50 port 51002 ssh2
+Nov 29 23:58:09 web1 sshd[1203]: Failed password for root from 203.0.113.50 port 51010 ssh2
+Nov 29 23:58:10 web1 sshd[1203]: Connection closed by authenticating user root 203.0.113.50 port 51010 [preauth]
+Nov 30 00:01:44 web1 sshd[1290]: Accepted password for deploy from 203.0.113.50 port 51100 ssh2
+Nov 30 00:01:44 web1 sshd[1290]: pam_unix(sshd:session): session opened for user deploy(uid=1001) by (uid=0)
+Nov 30 00:03:12 web1 sudo:   deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/bash
+Nov 30 00:03:12 web1 sudo: pam_unix(sudo:session): session opened for user root(uid=0) by deploy(uid=1001)
+Nov 30 00:04:00 web1 useradd[1333]: new group: name=sysupd, GID=998
+Nov 30 00:04:00 web1 useradd[1333]: new user: name=sysupd, UID=998, GID=998, home=/var/lib/sysupd, shell=/bin/bash, from=/dev/pts/0
+Nov 30 00:04:05 web1 usermod[1340]: add 'sysupd' to group 'sudo'
+Nov 30 00:04:09 web1 chpasswd[1342]: pam_unix(chpasswd:chauthtok): password changed for sysupd
+Nov 30 00:09:30 web1 sshd-session[1400]: Accepted publickey for sysupd from 198.51.100.23 port 40022 ssh2: ED25519 SHA256:Jq3c9Yp0mQe6a1VvQk2Vb3Zq9d0Zr0Jq8xkU6bQ3x0M
+Nov 30 00:12:30 web1 sshd-session[1410]: Accepted publickey for sysupd from 198.51.100.24 port 40100 ssh2: ED25519 SHA256:Jq3c9Yp0mQe6a1VvQk2Vb3Zq9d0Zr0Jq8xkU6bQ3x0M
+Nov 30 00:13:01 web1 sudo:   sysupd : 3 incorrect password attempts ; TTY=pts/1 ; PWD=/ ; USER=root ; COMMAND=/usr/bin/id
+Nov 30 00:14:00 web1 CRON[1500]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)
+";
+
+    /// Reads members `(path, mtime, content)` whole, then settles them.
+    fn read(members: &[(&str, i64, &[u8])], proven: bool) -> Clues {
+        let mut r = ClueReader::new();
+        for (i, (path, mtime, content)) in members.iter().enumerate() {
+            if r.begin(i as u64, path.as_bytes(), *mtime) {
+                r.data(content);
+                r.end();
+            }
+        }
+        for i in 0..members.len() {
+            r.settle(i as u64, proven);
+        }
+        r.finish()
+    }
+
+    /// 2026-12-01T00:00:00Z.
+    const DEC_2026: i64 = 1_795_996_800;
+
+    #[test]
+    fn reads_a_break_in() {
+        let c = read(&[("var/log/auth.log", DEC_2026, AUTH_LOG.as_bytes())], true);
+        assert_eq!(c.logs.len(), 1);
+        let log = &c.logs[0];
+        assert_eq!(
+            (log.kind, log.read, log.proven, log.lines, log.matched),
+            ("auth", true, Some(true), 16, 13)
+        );
+        assert!(log.note.as_deref().unwrap().contains("year from the file's mtime (2026"));
+        let rows: Vec<_> = c
+            .logins
+            .iter()
+            .map(|l| (l.outcome, l.user.as_str(), l.source.as_str(), l.method.as_str(), l.count))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("accepted", "sysupd", "198.51.100.24", "publickey", 1),
+                ("accepted", "sysupd", "198.51.100.23", "publickey", 1),
+                ("accepted", "deploy", "203.0.113.50", "password", 1),
+                ("failed", "root", "203.0.113.50", "closed-before-auth", 1),
+                ("failed", "root", "203.0.113.50", "password", 1),
+                ("failed", "admin", "203.0.113.50", "password", 1),
+                ("failed", "admin", "203.0.113.50", "invalid-user", 1),
+            ]
+        );
+        assert_eq!(c.logins[2].first.as_deref(), Some("2026-11-30T00:01:44Z"));
+        assert_eq!(c.logins[6].first.as_deref(), Some("2026-11-29T23:58:01Z"));
+        assert!(c.logins.iter().all(|l| l.proven));
+        assert_eq!(c.keys.len(), 1);
+        assert_eq!(c.keys[0].key, "ED25519 SHA256:Jq3c9Yp0mQe6a1VvQk2Vb3Zq9d0Zr0Jq8xkU6bQ3x0M");
+        assert_eq!(
+            (c.keys[0].source.as_str(), c.keys[0].first.as_deref()),
+            ("198.51.100.23", Some("2026-11-30T00:09:30Z"))
+        );
+        let sudo: Vec<_> = c
+            .sudo
+            .iter()
+            .map(|s| (s.user.as_str(), s.command.as_str(), s.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            sudo,
+            [("deploy", "/usr/bin/bash", "ran"), ("sysupd", "/usr/bin/id", "incorrect password")]
+        );
+        let accounts: Vec<_> = c.accounts.iter().map(|a| (a.action.as_str(), a.user.as_str())).collect();
+        assert_eq!(
+            accounts,
+            [
+                ("useradd", "sysupd"),
+                ("useradd", "sysupd"),
+                ("usermod", "sysupd"),
+                ("chpasswd", "sysupd")
+            ]
+        );
+        assert_eq!(c.accounts[0].log, "var/log/auth.log");
+        assert!(!c.truncated);
+    }
+
+    #[test]
+    fn any_chunking_reads_the_same() {
+        let whole = serde_json::to_string(&read(&[("var/log/auth.log", DEC_2026, AUTH_LOG.as_bytes())], true)).unwrap();
+        let bytes = AUTH_LOG.as_bytes();
+        for at in 0..=bytes.len() {
+            let mut r = ClueReader::new();
+            assert!(r.begin(0, b"var/log/auth.log", DEC_2026));
+            r.data(&bytes[..at]);
+            r.data(&[]);
+            r.data(&bytes[at..]);
+            r.end();
+            r.settle(0, true);
+            assert_eq!(serde_json::to_string(&r.finish()).unwrap(), whole, "split at {at}");
+        }
+        // And byte by byte.
+        let mut r = ClueReader::new();
+        r.begin(0, b"var/log/auth.log", DEC_2026);
+        for b in bytes {
+            r.data(std::slice::from_ref(b));
+        }
+        r.settle(0, true);
+        assert_eq!(serde_json::to_string(&r.finish()).unwrap(), whole);
+    }
+
+    #[test]
+    fn year_comes_from_the_mtime() {
+        let line = b"Dec 31 23:59:59 h sshd[1]: Accepted password for a from 192.0.2.1 port 1 ssh2\n\
+Jan  1 00:00:01 h sshd[1]: Accepted password for b from 192.0.2.1 port 1 ssh2\n";
+        // mtime 2027-01-01T12:00:00Z: December is after January, so 2026.
+        let c = read(&[("var/log/auth.log.1", 1_798_804_800, line)], true);
+        let first: Vec<_> = c.logins.iter().map(|l| l.first.clone().unwrap()).collect();
+        assert_eq!(first, ["2027-01-01T00:00:01Z", "2026-12-31T23:59:59Z"]);
+    }
+
+    #[test]
+    fn proof_follows_each_member() {
+        let a = b"2026-11-30T10:00:00+00:00 h sshd[1]: Failed password for root from 192.0.2.9 port 1 ssh2\n";
+        let b = b"2026-11-30T11:00:00+00:00 h sshd[1]: Failed password for root from 192.0.2.9 port 2 ssh2\n";
+        let mut r = ClueReader::new();
+        assert!(r.begin(4, b"var/log/secure", 0));
+        r.data(a);
+        r.end();
+        assert!(!r.begin(5, b"etc/passwd", 0));
+        r.data(b"root:x:0:0::/root:/bin/bash\n");
+        assert!(r.begin(6, b"var/log/secure-20261130", 0));
+        r.data(b);
+        r.settle(4, true);
+        r.settle(6, false);
+        let c = r.finish();
+        assert_eq!(c.logs.iter().map(|l| l.proven).collect::<Vec<_>>(), [Some(true), Some(false)]);
+        assert_eq!((c.logins.len(), c.logins[0].count, c.logins[0].proven), (1, 2, false));
+        assert_eq!(c.logins[0].first.as_deref(), Some("2026-11-30T10:00:00Z"));
+        assert_eq!(c.logins[0].last.as_deref(), Some("2026-11-30T11:00:00Z"));
+
+        // Never settled: unproven, and the log says the archive did not say.
+        let c = {
+            let mut r = ClueReader::new();
+            r.begin(0, b"var/log/secure", 0);
+            r.data(a);
+            r.finish()
+        };
+        assert_eq!((c.logs[0].proven, c.logins[0].proven), (None, false));
+    }
+
+    #[test]
+    fn compressed_logs_are_listed_not_read() {
+        let mut r = ClueReader::new();
+        assert!(!r.begin(0, b"var/log/auth.log.2.gz", 0));
+        r.data(b"\x1f\x8b\x08\x00");
+        r.end();
+        let c = r.finish();
+        assert_eq!((c.logs.len(), c.logs[0].read, c.logs[0].lines), (1, false, 0));
+        assert!(c.logs[0].note.as_deref().unwrap().starts_with("compressed (.gz): not read"));
+    }
+
+    #[test]
+    fn overlong_lines_are_counted_and_skipped() {
+        let mut text = vec![b'x'; MAX_LINE + 1];
+        text.extend_from_slice(b"\nNov 30 10:00:01 h sshd[1]: Invalid user z from 192.0.2.2 port 9\n");
+        text.extend_from_slice(&vec![b'y'; 3 * MAX_LINE]);
+        let c = read(&[("var/log/auth.log", DEC_2026, &text)], true);
+        let log = &c.logs[0];
+        assert_eq!((log.lines, log.matched, log.skipped), (3, 1, 2));
+        assert!(log.note.as_deref().unwrap().contains("2 lines longer than"));
+        // Exactly the maximum is read.
+        let mut line = b"Nov 30 10:00:01 h sshd[1]: Invalid user ".to_vec();
+        let rest = b" from 192.0.2.2 port 9";
+        line.resize(MAX_LINE - rest.len(), b'u');
+        line.extend_from_slice(rest);
+        let c = read(&[("var/log/auth.log", DEC_2026, &line)], true);
+        assert_eq!((c.logs[0].matched, c.logs[0].skipped), (1, 0));
+    }
+
+    #[test]
+    fn the_login_cap_truncates_with_a_note() {
+        let mut r = ClueReader::new();
+        r.begin(0, b"var/log/auth.log", DEC_2026);
+        for n in 0..=MAX_LOGINS {
+            let line = format!("Nov 30 10:00:01 h sshd[1]: Invalid user u{n} from 192.0.2.3 port 1\n");
+            r.data(line.as_bytes());
+        }
+        r.settle(0, true);
+        let c = r.finish();
+        assert!(c.truncated);
+        assert_eq!(c.logins.len(), MAX_LOGINS);
+        assert_eq!(c.logs[0].matched, MAX_LOGINS as u64 + 1);
+        assert!(c.logs[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("cap reached in this log (10000 distinct logins)"));
+    }
+
+    #[test]
+    fn pending_members_share_a_row_budget() {
+        let mut r = ClueReader::new();
+        let per = MAX_LOGINS;
+        let members = MAX_PENDING_ROWS / per + 1;
+        for m in 0..members {
+            r.begin(m as u64, format!("var/log/auth.log.{m}").as_bytes(), DEC_2026);
+            for n in 0..per {
+                let line = format!("Nov 30 10:00:01 h sshd[1]: Invalid user m{m}u{n} from 192.0.2.3 port 1\n");
+                r.data(line.as_bytes());
+            }
+            r.end();
+        }
+        assert!(r.pending_rows <= MAX_PENDING_ROWS);
+        let c = r.finish();
+        assert!(c.truncated);
+        let last = c.logs.last().unwrap().note.as_deref().unwrap();
+        assert!(last.contains("awaiting their checkpoint"), "{last}");
+    }
+
+    #[test]
+    fn too_many_logs_are_noted() {
+        let mut r = ClueReader::new();
+        for i in 0..=MAX_LOGS as u64 {
+            r.begin(i, b"var/log/auth.log", 0);
+        }
+        let c = r.finish();
+        assert_eq!(c.logs.len(), MAX_LOGS);
+        assert!(c.truncated);
+        assert_eq!(c.notes, [format!("more than {MAX_LOGS} logs: 1 more were not read nor listed")]);
+    }
+}
