@@ -52,7 +52,10 @@ const BTMP: &str = "\
 [6] [05002] [    ] [root    ] [ssh:notty   ] [203.0.113.50        ] [203.0.113.50   ] [2026-11-29T23:58:15,000000+00:00]
 ";
 
-fn rows(c: &Clues) -> Vec<(&str, &str, &str, &str, u64, Option<&str>, Option<&str>)> {
+/// A login row: outcome, user, source, method, count, first, last.
+type Row<'a> = (&'a str, &'a str, &'a str, &'a str, u64, Option<&'a str>, Option<&'a str>);
+
+fn rows(c: &Clues) -> Vec<Row<'_>> {
     c.logins
         .iter()
         .map(|l| {
