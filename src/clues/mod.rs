@@ -705,6 +705,56 @@ Nov 30 00:14:00 web1 CRON[1500]: pam_unix(cron:session): session opened for user
         assert_eq!(serde_json::to_string(&r.finish()).unwrap(), whole);
     }
 
+    /// A Red Hat-style `secure` in rsyslog's high-precision format.
+    const SECURE: &str = "\
+2026-11-30T09:00:01.104522+09:00 db2 sshd[2210]: User guest from 192.0.2.77 not allowed because not listed in AllowUsers
+2026-11-30T09:00:03.000001+09:00 db2 sshd[2210]: Disconnected from authenticating user guest 192.0.2.77 port 60122 [preauth]
+2026-11-30T09:01:00.5+09:00 db2 sshd[2230]: Accepted keyboard-interactive/pam for ops from 192.0.2.78 port 60200 ssh2
+2026-11-30T09:02:00+09:00 db2 sudo[2240]:      ops : user NOT in sudoers ; TTY=pts/2 ; PWD=/home/ops ; USER=root ; COMMAND=/bin/cat /etc/shadow
+2026-11-30T09:03:00+09:00 db2 groupadd[2250]: group added to /etc/gshadow: name=wheel2
+2026-11-30T09:03:01+09:00 db2 gpasswd[2251]: user ops added by root to group wheel2
+2026-11-30T09:04:00+09:00 db2 userdel[2260]: delete user 'olduser'
+2026-11-30T09:04:00+09:00 db2 systemd[1]: Started Session 12 of User ops.
+";
+
+    #[test]
+    fn reads_a_red_hat_secure_log() {
+        let c = read(&[("src/var/log/secure-20261201", DEC_2026, SECURE.as_bytes())], false);
+        let log = &c.logs[0];
+        assert_eq!((log.kind, log.lines, log.matched, log.proven), ("auth", 8, 7, Some(false)));
+        assert_eq!(log.note, None);
+        let rows: Vec<_> = c
+            .logins
+            .iter()
+            .map(|l| (l.outcome, l.user.as_str(), l.method.as_str(), l.last.as_deref()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("accepted", "ops", "keyboard-interactive/pam", Some("2026-11-30T00:01:00.5Z")),
+                ("failed", "guest", "closed-before-auth", Some("2026-11-30T00:00:03.000001Z")),
+                (
+                    "failed",
+                    "guest",
+                    "not-allowed (not listed in AllowUsers)",
+                    Some("2026-11-30T00:00:01.104522Z")
+                ),
+            ]
+        );
+        assert!(c.logins.iter().all(|l| !l.proven));
+        assert_eq!(c.sudo[0].outcome, "user NOT in sudoers");
+        assert_eq!(c.sudo[0].command, "/bin/cat /etc/shadow");
+        let accounts: Vec<_> = c.accounts.iter().map(|a| (a.action.as_str(), a.user.as_str(), a.proven)).collect();
+        assert_eq!(
+            accounts,
+            [
+                ("groupadd", "wheel2", false),
+                ("gpasswd", "ops", false),
+                ("userdel", "olduser", false)
+            ]
+        );
+    }
+
     #[test]
     fn year_comes_from_the_mtime() {
         let line = b"Dec 31 23:59:59 h sshd[1]: Accepted password for a from 192.0.2.1 port 1 ssh2\n\
