@@ -7,6 +7,7 @@
 
 pub mod collect;
 pub mod custody_log;
+pub mod export;
 pub mod extract;
 pub mod format;
 pub mod signer;
