@@ -8,8 +8,10 @@
 //! once its segment is proven and never kept.
 //!
 //! Every node's IRI ends in a UUID (UCO's advisory shape asks for one),
-//! derived from the archive id and the node's place so that the same
-//! archive gives the same graph.
+//! derived from 16 random bytes drawn once per export and the node's kind
+//! and member index: two exports, even of the same archive, never name
+//! their nodes alike, so their graphs can be merged without mixing the
+//! facts of an intact and an altered copy.
 
 use std::io::{self, Write};
 
@@ -38,12 +40,14 @@ fn context() -> Value {
 const KB_NAMESPACE: &str = "urn:custody:kb:";
 
 /// Names the archive when its header could not be read.
-const NO_ARCHIVE_ID: &str = "no-header";
+const NO_ARCHIVE_ID: &str = "unknown";
 
 pub(super) struct Case {
     facts: ArchiveFacts,
     header: Option<HeaderDoc>,
     archive_id: String,
+    /// Random bytes of this export, from which node IRIs are derived.
+    seed: [u8; 16],
     objects: u64,
 }
 
@@ -53,14 +57,20 @@ impl Case {
             facts,
             header: None,
             archive_id: NO_ARCHIVE_ID.into(),
+            seed: {
+                use rand_core::RngCore as _;
+                let mut seed = [0; 16];
+                rand_core::OsRng.fill_bytes(&mut seed);
+                seed
+            },
             objects: 0,
         }
     }
 
-    /// The IRI of a node: `kb:KIND-UUID`, the UUID derived from the archive
-    /// id, the kind and `n` (a member's index, or 0).
+    /// The IRI of a node: `kb:KIND-UUID`, the UUID derived from this
+    /// export's seed, the kind and `n` (a member's index, or 0).
     fn iri(&self, kind: &str, n: u64) -> String {
-        format!("kb:{kind}-{}", derived_uuid(&self.archive_id, kind, n))
+        format!("kb:{kind}-{}", derived_uuid(&self.seed, kind, n))
     }
 
     fn write(&mut self, out: &mut dyn Write, node: &Value) -> io::Result<()> {
@@ -304,11 +314,11 @@ fn sha256_node(id: String, hex: &str) -> Value {
     })
 }
 
-/// A UUID in version 4 form whose bits are the first of SHA-256 over the
-/// archive id (itself 16 random bytes), a node kind and a number.
-fn derived_uuid(archive_id: &str, kind: &str, n: u64) -> String {
+/// A UUID in version 4 form whose bits are the first of SHA-256 over a
+/// random seed, a node kind and a number: random, as version 4 says.
+fn derived_uuid(seed: &[u8; 16], kind: &str, n: u64) -> String {
     let mut h = Sha256::new();
-    for part in [archive_id.as_bytes(), kind.as_bytes(), &n.to_be_bytes()] {
+    for part in [&seed[..], kind.as_bytes(), &n.to_be_bytes()] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
@@ -325,12 +335,14 @@ mod tests {
 
     #[test]
     fn uuids_have_the_version_4_form_and_differ() {
-        let a = derived_uuid("2bdf0ae1eb0ebd6f196b37f00e5f6631", "file", 1);
-        let b = derived_uuid("2bdf0ae1eb0ebd6f196b37f00e5f6631", "file", 2);
+        let seed = [7; 16];
+        let a = derived_uuid(&seed, "file", 1);
+        let b = derived_uuid(&seed, "file", 2);
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
-        assert_eq!(a, derived_uuid("2bdf0ae1eb0ebd6f196b37f00e5f6631", "file", 1));
+        assert_ne!(a, derived_uuid(&seed, "hash", 1));
+        assert_ne!(a, derived_uuid(&[8; 16], "file", 1));
     }
 }
