@@ -8,6 +8,7 @@
 pub mod clues;
 pub mod collect;
 pub mod custody_log;
+pub mod export;
 pub mod extract;
 pub mod format;
 pub mod signer;

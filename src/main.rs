@@ -116,6 +116,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export members as a Sleuth Kit body file, a Timesketch timeline (CSV,
+    /// JSON Lines) or CASE/UCO JSON-LD, each row with its proof (verifies as it goes).
+    Export(cli::export::ExportArgs),
     /// Extract into DIR, verifying as it goes; members that fail verification are not written.
     Extract {
         /// The archive, or `-` for standard input.
@@ -253,6 +256,7 @@ fn main() -> ExitCode {
         Command::Log { command } => cli::log::run(command),
         Command::Timestamp { archive, tsa, custody_log } => cli::log::timestamp(&archive, &tsa, custody_log),
         Command::List { archive, trust, json } => run_list(&archive, &trust, json),
+        Command::Export(args) => cli::export::run(args),
         Command::Extract {
             archive,
             into,
