@@ -35,15 +35,15 @@ mod exit {
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0   success; for verify/list/extract: verified
-  1   operational error (unreadable input, bad key, unwritable output, ...)
+  0   success; for verify/list/export/extract: verified; for log show: intact, every signer trusted
+  1   operational error (unreadable input, bad key, unwritable output, a TSA that gave no token to `timestamp`, ...)
   2   usage error (bad arguments)
   3   collect stopped before its seal (output closed or full); the partial archive verifies as incomplete
   4   the input is not a custody archive
   5   collect stopped by SIGINT/SIGTERM/SIGHUP after signing a final checkpoint; the archive verifies as incomplete
   10  verdict: incomplete (intact up to its last checkpoint, no seal)
-  11  verdict: untrusted (intact, signer not among the trusted keys)
-  12  verdict: tampered";
+  11  verdict: untrusted (intact, signer not among the trusted keys); log show: some event's signer not trusted
+  12  verdict: tampered (the archive, or its custody log); log show: the log was altered";
 
 #[derive(Parser)]
 #[command(name = "custody", version, about = "Evidence-preservation imaging: collect a tree into a signed, hash-chained archive and prove its chain of custody.", after_help = EXIT_CODES_HELP)]
