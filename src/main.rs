@@ -206,7 +206,7 @@ struct CollectArgs {
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
     /// Write a checkpoint after this many tar bytes.
-    #[arg(long, default_value_t = collect::DEFAULT_CHECKPOINT_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = cli::units::parse_size)]
     checkpoint_bytes: u64,
     /// Write a checkpoint after this many members.
     #[arg(long, default_value_t = collect::DEFAULT_CHECKPOINT_MEMBERS, value_parser = clap::value_parser!(u64).range(1..=collect::MAX_CHECKPOINT_MEMBERS))]
@@ -413,6 +413,8 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         eprintln!("custody: no --key or --agent given: signing with an ephemeral key made for this collection.");
         eprintln!("custody: write its fingerprint on the custody form: {fingerprint}");
     }
+    let started = std::time::Instant::now();
+    let started_at = collect::now_rfc3339().0;
     let result = Collector::start(out, &mut signer, opts, &mut progress).and_then(|c| c.run());
     progress.done();
     let (summary, mut out) = result.map_err(|e| {
@@ -443,8 +445,21 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
     let _ = writeln!(report, "archive id   {}", summary.archive_id);
     let _ = writeln!(
         report,
-        "members      {} ({} content bytes), {} checkpoints, {} recorded failures, {} skipped",
-        summary.totals.evidence_members, summary.totals.content_bytes, summary.checkpoints, summary.totals.failures, summary.totals.skipped
+        "members      {} ({} of content), {}, {}, {} skipped",
+        summary.totals.evidence_members,
+        cli::units::human_bytes(summary.totals.content_bytes),
+        cli::units::count(summary.checkpoints, "checkpoint", "checkpoints"),
+        cli::units::count(summary.totals.failures, "recorded failure", "recorded failures"),
+        summary.totals.skipped
+    );
+    let elapsed = started.elapsed();
+    let rate = (summary.totals.content_bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64;
+    let _ = writeln!(
+        report,
+        "elapsed      {} ({}/s of content; archive {})",
+        cli::units::human_duration(elapsed),
+        cli::units::human_bytes(rate),
+        cli::units::human_bytes(summary.archive_bytes)
     );
     if let Some(url) = &summary.timestamps.url {
         let failed = summary.timestamps.failed.len();
@@ -485,12 +500,78 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         write!(o, "{report}")?;
         writeln!(o, "sidecar      {}", sidecar.display())?;
         writeln!(o, "custody log  {} (acquired; head {head})", log.display())?;
+        let receipt = receipt_path(&args.output);
+        let form = CustodyForm {
+            args: &args,
+            summary: &summary,
+            fingerprint: &fingerprint,
+            signer_source: signer.source_name(),
+            started_at: &started_at,
+            log_head: &head,
+        };
+        std::fs::write(&receipt, form.text()).with_context(|| {
+            format!(
+                "the archive is complete, but its receipt {} could not be written",
+                receipt.display()
+            )
+        })?;
+        writeln!(o, "receipt      {} (the values for the custody form)", receipt.display())?;
     }
     Ok(if summary.stopped.is_some() {
         exit::COLLECTION_STOPPED
     } else {
         exit::OK
     })
+}
+
+/// `ARCHIVE.receipt`, beside a file output.
+fn receipt_path(archive: &Path) -> PathBuf {
+    let mut name = archive.as_os_str().to_owned();
+    name.push(".receipt");
+    PathBuf::from(name)
+}
+
+/// What the responder copies onto the custody form, as collect knows it.
+struct CustodyForm<'a> {
+    args: &'a CollectArgs,
+    summary: &'a collect::CollectSummary,
+    fingerprint: &'a str,
+    signer_source: &'a str,
+    started_at: &'a str,
+    log_head: &'a str,
+}
+
+impl CustodyForm<'_> {
+    fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let (a, s) = (self.args, self.summary);
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let name = a.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut t = String::from("custody collection receipt: the values for the chain-of-custody form\n\n");
+        for (label, value) in [
+            ("archive", name),
+            ("archive sha256", s.archive_sha256.clone()),
+            ("final chain", s.chain.clone()),
+            ("archive id", s.archive_id.clone()),
+            ("signer", format!("{} ({} key)", self.fingerprint, self.signer_source)),
+            ("case", or_dash(&a.case)),
+            ("evidence id", or_dash(&a.evidence_id)),
+            ("examiner", or_dash(&a.examiner)),
+            ("organization", or_dash(&a.organization)),
+            ("location", or_dash(&a.location)),
+            ("started", format!("{} (this host's clock)", self.started_at)),
+            ("ended", format!("{} (this host's clock)", collect::now_rfc3339().0)),
+            ("evidence members", s.totals.evidence_members.to_string()),
+            ("content bytes", s.totals.content_bytes.to_string()),
+            ("recorded failures", s.totals.failures.to_string()),
+            ("skipped entries", s.totals.skipped.to_string()),
+            ("stopped early", s.stopped.clone().unwrap_or_else(|| "no (sealed)".into())),
+            ("custody log head", self.log_head.to_owned()),
+        ] {
+            let _ = writeln!(t, "{label:<18} {value}");
+        }
+        t
+    }
 }
 
 /// Who runs this process, for the `acquired` event when no --examiner is given.

@@ -1007,3 +1007,35 @@ fn a_checkpoint_time_that_does_not_parse_is_never_canonical() {
         assert!(f["message"].as_str().unwrap().contains("\"junk\" is not an RFC 3339 time"), "{r}");
     }
 }
+
+#[test]
+fn sizes_take_suffixes_and_collect_leaves_a_receipt_for_the_custody_form() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("r.tar.zst");
+    let o = collect(
+        &src,
+        &archive,
+        &key,
+        &["--checkpoint-bytes", "64K", "--case", "CASE-9", "--examiner", "J. Doe"],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(" checkpoints,") && out.contains("elapsed"), "{out}");
+    let receipt = std::fs::read_to_string(dir.path().join("r.tar.zst.receipt")).unwrap();
+    let (report, rc) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!(rc, 0, "{report}");
+    // 64 KiB between checkpoints: the 200 KB blob alone spans several.
+    assert!(report["proven"]["checkpoints"].as_u64().unwrap() >= 3, "{report}");
+    for want in [
+        report["input_sha256"].as_str().unwrap(),
+        report["proven"]["chain"].as_str().unwrap(),
+        report["archive_id"].as_str().unwrap(),
+        report["signer"]["fingerprint"].as_str().unwrap(),
+        "CASE-9",
+        "J. Doe",
+    ] {
+        assert!(receipt.contains(want), "the receipt lacks {want}\n{receipt}");
+    }
+    let o = run(collect_cmd(&src, &dir.path().join("x.tar.zst"), &key).args(["--checkpoint-bytes", "1.5G"]));
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("1536M, not 1.5G"), "{}", text(&o));
+}

@@ -2,3 +2,4 @@
 
 pub(crate) mod export;
 pub(crate) mod log;
+pub(crate) mod units;
