@@ -4,7 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
@@ -584,18 +584,38 @@ fn login_name() -> String {
 
 /// A flag that SIGINT, SIGTERM and SIGHUP set to their number, so that the
 /// collector stops with a final signed checkpoint. A second such signal
-/// exits at once (code 130), without that checkpoint.
+/// more than [`SAME_STOP`] after the first exits at once (code 130),
+/// without that checkpoint, and says so; copies that arrive together (as
+/// `timeout` and some supervisors send one to the process and one to its
+/// group) count as one.
 fn stop_on_signals() -> anyhow::Result<Arc<AtomicUsize>> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let stop = Arc::new(AtomicUsize::new(0));
-    let armed = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM, SIGHUP] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&armed))?;
-        signal_hook::flag::register_usize(signal, Arc::clone(&stop), signal as usize)?;
-        signal_hook::flag::register(signal, Arc::clone(&armed))?;
-    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let flag = Arc::clone(&stop);
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let mut first: Option<std::time::Instant> = None;
+        for signal in signals.forever() {
+            match first {
+                None => {
+                    first = Some(std::time::Instant::now());
+                    flag.store(signal as usize, std::sync::atomic::Ordering::SeqCst);
+                }
+                Some(at) if at.elapsed() < SAME_STOP => {}
+                Some(_) => {
+                    eprintln!(
+                        "custody: a second stop signal ({signal}): aborting at once, WITHOUT the final signed checkpoint. The archive verifies as incomplete up to its last checkpoint."
+                    );
+                    std::process::exit(130);
+                }
+            }
+        }
+    })?;
     Ok(stop)
 }
+
+/// Stop signals closer together than this are one request to stop.
+const SAME_STOP: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Progress on stderr with rate and (once a metadata pre-scan finishes) ETA.
 struct ProgressBar {
