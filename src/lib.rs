@@ -9,6 +9,7 @@ pub mod collect;
 pub mod custody_log;
 pub mod extract;
 pub mod format;
+pub mod report;
 pub mod signer;
 pub mod source;
 pub mod tsa;

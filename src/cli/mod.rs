@@ -1,3 +1,4 @@
 //! Subcommands of the `custody` binary that have grown a module of their own.
 
 pub(crate) mod log;
+pub(crate) mod report;
