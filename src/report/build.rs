@@ -137,10 +137,12 @@ impl ReportBuilder {
         let start = serde_json::from_slice::<HeaderDoc>(&bytes)
             .ok()
             .and_then(|h| crate::format::doc::rfc3339_secs(&h.start_time));
+        // The window's end is exclusive: it takes in the second the
+        // collection started, whose files were changed before it began.
         if let Some(start) = start {
             self.window = Some(TimeWindow {
-                from: start - DEFAULT_WINDOW_SECS,
-                to: start,
+                from: start + 1 - DEFAULT_WINDOW_SECS,
+                to: start + 1,
             });
         }
     }

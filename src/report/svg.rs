@@ -94,7 +94,7 @@ pub fn timeline(doc: &ReportDoc, cat: &Catalog, offset: i32) -> Markup {
     let from = crate::format::doc::rfc3339_secs(&doc.window.from).unwrap_or(0);
     let ticks = 6;
     html! {
-        svg class="timeline" role="img" viewBox=(format!("0 0 {} {height}", LABEL_W + PLOT_W + 10.0)) width="100%" {
+        svg class="timeline" role="img" viewBox=(format!("0 0 {} {height}", LABEL_W + PLOT_W + 40.0)) width="100%" {
             title { (cat.t("svg-title")) }
             @for (i, lane) in lanes.iter().enumerate() {
                 @let y0 = TOP + LANE_H * i as f64;
