@@ -5,6 +5,7 @@
 //! reports every finding; [`custody_log`] records and checks who held it since; [`format`](mod@format) holds the pure byte-level format.
 //! The library never prints: progress and results flow through traits.
 
+pub mod clues;
 pub mod collect;
 pub mod custody_log;
 pub mod extract;
