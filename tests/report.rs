@@ -238,3 +238,33 @@ fn the_default_window_ends_at_the_collection_and_finds_the_key_file() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("UTC+05:30"), "the zone asked for is stated");
 }
+
+#[test]
+fn the_archived_auth_log_gives_login_clues_marked_as_leads() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("var/log")).unwrap();
+    std::fs::write(
+        src.join("var/log/auth.log"),
+        "Nov 29 23:58:09 web1 sshd[1203]: Failed password for root from 203.0.113.50 port 51010 ssh2\n\
+         Nov 30 00:01:44 web1 sshd[1290]: Accepted password for deploy from 203.0.113.50 port 51100 ssh2\n",
+    )
+    .unwrap();
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let html = dir.path().join("clues.html");
+    let (_, doc) = report(&archive, &html, &["--key", pub_of(&key).to_str().unwrap(), "--lang", "en"]);
+    let clues = doc.clues.expect("clues");
+    let logins = clues["logins"].as_array().unwrap();
+    assert!(
+        logins
+            .iter()
+            .any(|l| l["outcome"] == "accepted" && l["user"] == "deploy" && l["proven"] == true),
+        "{logins:?}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("They are leads for an investigator, not conclusions"));
+    assert!(page.contains("203.0.113.50"));
+    assert!(page.contains("auth.log"));
+}

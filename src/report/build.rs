@@ -87,6 +87,10 @@ pub struct ReportBuilder {
     /// Rows as found, with the time to sort them by; trimmed to the newest
     /// [`PERSISTENCE_ROWS`] whenever it doubles.
     rows: Vec<((i64, u32), PersistenceRow)>,
+    /// Reads the archived logs for the intrusion clues.
+    clues: crate::clues::ClueReader,
+    /// Whether the clue reader is reading the current member.
+    reading_clues: bool,
 }
 
 impl ReportBuilder {
@@ -111,6 +115,15 @@ impl ReportBuilder {
                 ..Persistence::default()
             },
             rows: Vec::new(),
+            clues: crate::clues::ClueReader::new(),
+            reading_clues: false,
+        }
+    }
+
+    /// The member the clue reader was reading has ended.
+    fn end_clues(&mut self) {
+        if std::mem::take(&mut self.reading_clues) {
+            self.clues.end();
         }
     }
 
@@ -277,6 +290,8 @@ impl ReportBuilder {
     /// The report, from the figures gathered and the verifier's answer.
     pub fn finish(mut self, report: &Report, log: Option<&LogReport>) -> ReportDoc {
         self.header_read();
+        self.end_clues();
+        let clues = serde_json::to_value(std::mem::replace(&mut self.clues, crate::clues::ClueReader::new()).finish()).ok();
         let window = self.window();
         let trusted = report.signer.as_ref().is_some_and(|s| s.trusted_as.is_some());
         for f in report.findings.iter().filter(|f| f.kind == FindingKind::CollectionSkip) {
@@ -357,6 +372,7 @@ impl ReportBuilder {
                 with_birth_time: self.with_birth_time,
             },
             persistence: self.persistence,
+            clues,
             findings: Findings {
                 total: archive_findings.len() as u64,
                 rows: archive_findings.into_iter().take(FINDING_ROWS).map(finding_row).collect(),
@@ -369,6 +385,10 @@ impl ReportBuilder {
 impl MemberSink for ReportBuilder {
     fn start(&mut self, meta: &MemberMeta) -> io::Result<()> {
         self.header_read();
+        self.end_clues();
+        if meta.kind == EntryKind::File && !meta.path.starts_with(CUSTODY_DIR.as_bytes()) {
+            self.reading_clues = self.clues.begin(meta.index, &meta.path, meta.mtime.secs);
+        }
         if meta.index == 0 && meta.path == format!("{CUSTODY_DIR}header.json").as_bytes() {
             self.header = Some(Vec::new());
         }
@@ -376,6 +396,9 @@ impl MemberSink for ReportBuilder {
     }
 
     fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        if self.reading_clues {
+            self.clues.data(chunk);
+        }
         if let Some(h) = &mut self.header {
             if h.len() + chunk.len() <= MAX_HEADER {
                 h.extend_from_slice(chunk);
@@ -386,7 +409,9 @@ impl MemberSink for ReportBuilder {
 
     fn segment(&mut self, members: &[MemberOutcome]) -> io::Result<()> {
         self.header_read();
+        self.end_clues();
         for m in members {
+            self.clues.settle(m.meta.index, m.proof == Proof::Proven);
             self.member(m);
         }
         Ok(())

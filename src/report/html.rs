@@ -73,6 +73,7 @@ impl Page<'_> {
                     (self.coverage())
                     (self.activity())
                     (self.persistence())
+                    (self.clues())
                     (self.footer())
                 }
             }
@@ -438,6 +439,67 @@ impl Page<'_> {
         }
     }
 
+    fn clues(&self) -> Markup {
+        let c: Clues = self
+            .doc
+            .clues
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let read: Vec<&ClueLog> = c.logs.iter().filter(|l| l.read).collect();
+        let mark = |proven: bool| self.mark(u64::from(!proven));
+        let time = |t: &Option<String>| t.as_deref().map(|t| self.when(t)).unwrap_or_default();
+        html! {
+            section id="clues" {
+                h2 { (self.t("h-clues")) }
+                p { (self.t("clues-intro")) }
+                @if read.is_empty() {
+                    p { (self.t("clues-no-logs")) }
+                } @else {
+                    p { (self.f("clues-logs-read", &[("n", Arg::Count(read.len() as u64))])) }
+                    ul { @for l in &read { li { span class="path" { (l.path) } " " (self.f("clues-log-lines", &[("n", Arg::Count(l.lines))])) (mark(l.proven == Some(true))) } } }
+                    h3 { (self.t("h-clues-logins")) }
+                    @if c.logins.is_empty() { p { (self.t("clues-none")) } } @else {
+                        table {
+                            thead { tr { th { (self.t("col-outcome")) } th { (self.t("col-user")) } th { (self.t("col-source")) } th { (self.t("col-method")) } th class="num" { (self.t("col-count")) } th { (self.t("col-first")) } th { (self.t("col-last")) } } }
+                            tbody { @for l in &c.logins {
+                                tr class=(if l.outcome == "accepted" { "accepted" } else { "failed" }) {
+                                    td { (self.t(if l.outcome == "accepted" { "login-accepted" } else { "login-failed" })) (mark(l.proven)) }
+                                    td { (l.user) } td class="path" { (l.source) } td class="code" { (l.method) }
+                                    td class="num" { (self.cat.count(l.count)) } td { (time(&l.first)) } td { (time(&l.last)) }
+                                }
+                            } }
+                        }
+                    }
+                    h3 { (self.t("h-clues-sudo")) }
+                    @if c.sudo.is_empty() { p { (self.t("clues-none")) } } @else {
+                        table {
+                            thead { tr { th { (self.t("col-user")) } th { (self.t("col-run-as")) } th { (self.t("col-command")) } th { (self.t("col-outcome")) } th class="num" { (self.t("col-count")) } th { (self.t("col-first")) } } }
+                            tbody { @for u in &c.sudo {
+                                tr { td { (u.user) (mark(u.proven)) } td { (u.run_as) } td class="path" { (u.command) } td class="code" { (u.outcome) } td class="num" { (self.cat.count(u.count)) } td { (time(&u.first)) } }
+                            } }
+                        }
+                    }
+                    h3 { (self.t("h-clues-accounts")) }
+                    @if c.accounts.is_empty() && c.keys.is_empty() { p { (self.t("clues-none")) } } @else {
+                        table {
+                            thead { tr { th { (self.t("col-time")) } th { (self.t("col-user")) } th { (self.t("col-details")) } } }
+                            tbody {
+                                @for a in &c.accounts {
+                                    tr { td { (time(&a.time)) } td { (a.user) (mark(a.proven)) } td class="path" { (a.detail) } }
+                                }
+                                @for k in &c.keys {
+                                    tr { td { (time(&k.first)) } td { (k.user) (mark(k.proven)) } td class="path" { (self.f("clues-key-used", &[("key", Arg::Text(&k.key)), ("source", Arg::Text(&k.source))])) } }
+                                }
+                            }
+                        }
+                    }
+                    @if c.truncated { p { (self.t("clues-truncated")) } }
+                }
+            }
+        }
+    }
+
     fn footer(&self) -> Markup {
         let d = self.doc;
         let zone = super::i18n::zone_name(self.cat.lang(), self.offset);
@@ -449,4 +511,64 @@ impl Page<'_> {
             }
         }
     }
+}
+
+/// The parts of the intrusion clues (`src/clues`, in the JSON) the page shows.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct Clues {
+    logs: Vec<ClueLog>,
+    logins: Vec<ClueLogin>,
+    sudo: Vec<ClueSudo>,
+    accounts: Vec<ClueAccount>,
+    keys: Vec<ClueKey>,
+    truncated: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ClueLog {
+    path: String,
+    read: bool,
+    proven: Option<bool>,
+    lines: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct ClueLogin {
+    outcome: String,
+    user: String,
+    source: String,
+    method: String,
+    count: u64,
+    first: Option<String>,
+    last: Option<String>,
+    proven: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ClueSudo {
+    user: String,
+    run_as: String,
+    command: String,
+    outcome: String,
+    count: u64,
+    first: Option<String>,
+    proven: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ClueAccount {
+    user: String,
+    detail: String,
+    time: Option<String>,
+    proven: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ClueKey {
+    user: String,
+    key: String,
+    source: String,
+    first: Option<String>,
+    proven: bool,
 }

@@ -41,6 +41,9 @@ pub struct ReportDoc {
     pub activity: Activity,
     /// Files changed in the window where intruders persist or hide.
     pub persistence: Persistence,
+    /// The intrusion path's first clues read from the archived logs
+    /// (docs/REPORT.md, "Intrusion clues"): leads, not conclusions.
+    pub clues: Option<serde_json::Value>,
     /// The verifier's errors and warnings (informational findings are in
     /// `coverage`).
     pub findings: Findings,

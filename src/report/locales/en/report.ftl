@@ -246,6 +246,33 @@ proof-matches-listing = Matches a signed listing, not proven
 proof-altered = Altered
 proof-unproven = Not proven
 
+## Intrusion clues
+
+h-clues = First clues of the intrusion path, from the archived logs
+clues-intro = These lines were read from the login logs inside the archive (auth.log or secure, wtmp, btmp). They are leads for an investigator, not conclusions: logs can be incomplete, rotated away or forged by an intruder.
+clues-no-logs = The archive holds no login log this report can read, so no clue is shown.
+clues-logs-read = { $n -> 
+    [one] One log was read:
+   *[other] { $n-text } logs were read:
+}
+clues-log-lines = ({ $n-text } lines or records)
+h-clues-logins = SSH logins, accepted and failed, by user and source address
+h-clues-sudo = Use of sudo
+h-clues-accounts = Users and keys added or changed
+clues-none = None found.
+clues-truncated = The logs held more than the report keeps; the JSON report says which lists were cut.
+clues-key-used = key { $key } first used from { $source }
+login-accepted = Accepted
+login-failed = Failed
+col-outcome = Result
+col-user = User
+col-source = From
+col-method = Method
+col-first = First seen
+col-last = Last seen
+col-run-as = As
+col-command = Command
+
 ## Footer
 
 mark-title = This figure includes { $n-text } files or folders that are not proven.

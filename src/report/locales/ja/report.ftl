@@ -233,6 +233,30 @@ proof-matches-listing = 署名済みの一覧と一致(未証明)
 proof-altered = 改変あり
 proof-unproven = 未証明
 
+## Intrusion clues
+
+h-clues = 侵入経路の最初の手がかり(アーカイブ内のログから)
+clues-intro = アーカイブ内のログインログ(auth.log または secure、wtmp、btmp)から読み取った内容です。調査の手がかりであり、結論ではありません。ログは不完全なことがあり、ローテーションで消えたり侵入者に偽装されたりすることがあります。
+clues-no-logs = アーカイブにはこの報告書で読めるログインログがないため、手がかりは示していません。
+clues-logs-read = { $n-text } 件のログを読みました:
+clues-log-lines = ({ $n-text } 行または件)
+h-clues-logins = SSH ログイン(成功と失敗、ユーザーと接続元アドレス別)
+h-clues-sudo = sudo の使用
+h-clues-accounts = 追加・変更されたユーザーと鍵
+clues-none = 見つかりませんでした。
+clues-truncated = ログの内容が報告書に収める上限を超えました。どの一覧が切り詰められたかは JSON 報告書に示します。
+clues-key-used = 鍵 { $key } が { $source } から初めて使われました
+login-accepted = 成功
+login-failed = 失敗
+col-outcome = 結果
+col-user = ユーザー
+col-source = 接続元
+col-method = 方法
+col-first = 最初
+col-last = 最後
+col-run-as = 実行ユーザー
+col-command = コマンド
+
 ## Footer
 
 mark-title = この数値には証明されていないファイルやフォルダが { $n-text } 件含まれます。
