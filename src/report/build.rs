@@ -291,7 +291,7 @@ impl ReportBuilder {
     pub fn finish(mut self, report: &Report, log: Option<&LogReport>) -> ReportDoc {
         self.header_read();
         self.end_clues();
-        let clues = serde_json::to_value(std::mem::replace(&mut self.clues, crate::clues::ClueReader::new()).finish()).ok();
+        let clues = serde_json::to_value(std::mem::take(&mut self.clues).finish()).ok();
         let window = self.window();
         let trusted = report.signer.as_ref().is_some_and(|s| s.trusted_as.is_some());
         for f in report.findings.iter().filter(|f| f.kind == FindingKind::CollectionSkip) {
