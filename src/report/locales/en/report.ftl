@@ -36,7 +36,10 @@ fact-proven = Proven: { $proven-text } of { $members-text } files and folders, b
    *[other] { $checkpoints-text } signed checkpoints.
 }
 fact-unproven = Not proven: { $unproven-text } files and folders. Figures marked † include them.
-fact-altered = Altered: { $altered-text } members differ from what was signed, or were never signed.
+fact-altered = Altered: { $altered -> 
+    [one] one member differs
+   *[other] { $altered-text } members differ
+} from what was signed, or was never signed.
 fact-sealed = The collection ended normally and was sealed.
 fact-not-sealed = The archive has no valid seal: the collection did not end normally, or its end is missing.
 
