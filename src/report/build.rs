@@ -625,3 +625,129 @@ fn custody_log(log: &LogReport) -> CustodyLog {
         findings: log.findings.iter().filter(|f| f.level != Level::Info).map(finding_row).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::tar::Timestamp;
+    use crate::verify::Proven;
+
+    const FROM: i64 = 1_790_000_000;
+
+    fn outcome(index: u64, path: &str, mtime: i64, proof: Proof) -> MemberOutcome {
+        MemberOutcome {
+            meta: MemberMeta {
+                index,
+                offset: 0,
+                path: path.as_bytes().to_vec(),
+                kind: EntryKind::File,
+                size: 10,
+                stored_size: 10,
+                sparse: false,
+                mode: 0o644,
+                mtime: Timestamp { secs: mtime, nanos: 0 },
+                linkpath: None,
+                uid: 0,
+                gid: 0,
+                atime: None,
+                ctime: None,
+                uname: Some("root".into()),
+                gname: None,
+            },
+            sha256: None,
+            entry: None,
+            proof,
+        }
+    }
+
+    fn report() -> Report {
+        Report {
+            verdict: Verdict::Incomplete,
+            archive_id: None,
+            header: None,
+            signer: None,
+            sealed: false,
+            seal: None,
+            proven: Proven::default(),
+            unproven_tar_bytes: 0,
+            unproven_members: 0,
+            archive_file: None,
+            input_sha256: None,
+            findings: Vec::new(),
+            timestamps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn figures_count_areas_window_places_and_what_is_unproven() {
+        let mut b = ReportBuilder::new(Settings {
+            language: "en".into(),
+            utc_offset: 0,
+            now: FROM + 100 * 86_400,
+            window: Some(TimeWindow {
+                from: FROM,
+                to: FROM + 60 * 86_400,
+            }),
+        });
+        let members = [
+            outcome(1, "etc/hostname", FROM + 10, Proof::Proven),
+            outcome(2, "etc/cron.d/job", FROM + 86_400, Proof::Proven),
+            outcome(3, "home/a/.ssh/authorized_keys", FROM + 2 * 86_400, Proof::Unproven),
+            // Outside the window: counted in coverage, not in activity or places.
+            outcome(4, "etc/passwd", FROM - 1, Proof::Proven),
+            outcome(5, "var/log/syslog", FROM + 59 * 86_400, Proof::Altered("x".into())),
+            // Custody members are not evidence.
+            outcome(6, ".custody/checkpoint-000001.json", FROM, Proof::Proven),
+        ];
+        b.segment(&members).unwrap();
+        let doc = b.finish(&report(), None);
+        assert_eq!(doc.verdict.members, 5);
+        assert_eq!(doc.verdict.proven_members, 3);
+        assert_eq!(doc.verdict.altered_members, 1);
+        assert_eq!(
+            doc.coverage.total,
+            Tally {
+                count: 5,
+                bytes: 50,
+                unproven: 2
+            }
+        );
+        let area = |a: &str| doc.coverage.areas.iter().find(|x| x.area == a).unwrap().members;
+        assert_eq!(area("etc").count, 3);
+        assert_eq!(area("etc").unproven, 0);
+        assert_eq!(area("var/log").unproven, 1);
+        assert_eq!(area("home").unproven, 1);
+        // 60 buckets of one day: the times fall in buckets 0, 1, 2 and 59.
+        assert_eq!(doc.activity.bucket_seconds, 86_400);
+        let etc = doc.activity.series.iter().find(|s| s.area == "etc" && s.kind == "mtime").unwrap();
+        assert_eq!((etc.counts[0], etc.counts[1], etc.counts.iter().sum::<u64>()), (1, 1, 2));
+        let log = doc.activity.series.iter().find(|s| s.area == "var/log").unwrap();
+        assert_eq!((log.counts[59], log.unproven[59]), (1, 1));
+        // Places: the cron job and the key file, newest first; the key file unproven.
+        let rows: Vec<(&str, &str, &str)> = doc
+            .persistence
+            .rows
+            .iter()
+            .map(|r| (r.path.as_str(), r.place.as_str(), r.proof.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("home/a/.ssh/authorized_keys", "ssh-keys", "unproven"),
+                ("etc/cron.d/job", "cron", "proven")
+            ]
+        );
+        assert_eq!((doc.persistence.total, doc.persistence.unproven), (2, 1));
+        // The JSON reads back as the same document.
+        let again: ReportDoc = serde_json::from_str(&serde_json::to_string(&doc).unwrap()).unwrap();
+        assert_eq!(again, doc);
+    }
+
+    #[test]
+    fn pax_times_round_down() {
+        assert_eq!(pax_secs("1700000000.000000005"), Some((1_700_000_000, 5)));
+        assert_eq!(pax_secs("-2.750000000"), Some((-3, 250_000_000)));
+        assert_eq!(pax_secs("12"), Some((12, 0)));
+        assert_eq!(pax_secs("x"), None);
+    }
+}
