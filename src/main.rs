@@ -106,6 +106,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::log::LogCommand,
     },
+    /// Verify an archive and write what it proves as a self-contained HTML
+    /// report (and JSON) for legal teams, insurers and auditors.
+    Report(Box<cli::report::ReportArgs>),
     /// List members with type, status, digests and proof (verifies as it goes).
     List {
         /// The archive, or `-` for standard input.
@@ -255,6 +258,7 @@ fn main() -> ExitCode {
         } => run_verify(&archive, &trust, &time, archive_sha256, custody_log, json, all),
         Command::Log { command } => cli::log::run(command),
         Command::Timestamp { archive, tsa, custody_log } => cli::log::timestamp(&archive, &tsa, custody_log),
+        Command::Report(args) => cli::report::run(*args),
         Command::List { archive, trust, json } => run_list(&archive, &trust, json),
         Command::Export(args) => cli::export::run(args),
         Command::Extract {

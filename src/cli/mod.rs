@@ -2,4 +2,5 @@
 
 pub(crate) mod export;
 pub(crate) mod log;
+pub(crate) mod report;
 pub(crate) mod units;
