@@ -62,6 +62,10 @@ enum Command {
         /// Comment stored in the key.
         #[arg(long, default_value = "custody")]
         comment: String,
+        /// Encrypt the private key with a passphrase, read from
+        /// CUSTODY_KEY_PASSPHRASE or asked for twice.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// Collect PATHs (default: /etc and /var/log) into a signed archive.
     Collect(CollectArgs),
@@ -245,7 +249,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Keygen { output, comment } => keygen(&output, &comment),
+        Command::Keygen { output, comment, encrypt } => keygen(&output, &comment, encrypt),
         Command::Collect(args) => run_collect(args),
         Command::Verify {
             archive,
@@ -294,12 +298,42 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     }) && e.downcast_ref::<collect::CollectError>().is_none()
 }
 
-fn keygen(output: &Path, comment: &str) -> anyhow::Result<u8> {
-    let public = signer::keygen(output, comment)?;
+fn keygen(output: &Path, comment: &str, encrypt: bool) -> anyhow::Result<u8> {
+    let passphrase = if encrypt { Some(new_passphrase(output)?) } else { None };
+    let public = signer::keygen(output, comment, passphrase.as_deref())?;
     let mut o = io::stdout().lock();
-    writeln!(o, "wrote {} (private, mode 0600) and {}.pub", output.display(), output.display())?;
+    let how = if encrypt {
+        "private, encrypted, mode 0600"
+    } else {
+        "private, mode 0600"
+    };
+    writeln!(o, "wrote {} ({how}) and {}.pub", output.display(), output.display())?;
     writeln!(o, "fingerprint {}", signer::fingerprint(&public))?;
     Ok(exit::OK)
+}
+
+/// The passphrase for a new key: CUSTODY_KEY_PASSPHRASE, else asked for
+/// twice on the terminal.
+fn new_passphrase(output: &Path) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        if p.is_empty() {
+            return Err(anyhow!("{PASSPHRASE_ENV} is empty; an encrypted key needs a passphrase"));
+        }
+        return Ok(p);
+    }
+    if !io::stdin().is_terminal() {
+        return Err(anyhow!(
+            "--encrypt needs a passphrase: set {PASSPHRASE_ENV}, or run keygen on a terminal to be asked for it"
+        ));
+    }
+    let first = rpassword::prompt_password(format!("passphrase for {}: ", output.display()))?;
+    let again = rpassword::prompt_password("the same passphrase again: ")?;
+    if first.is_empty() || first != again {
+        return Err(anyhow!(
+            "the passphrases were empty or differed; nothing was written. Run keygen again"
+        ));
+    }
+    Ok(first)
 }
 
 /// The signing key `args` name, or `None` when they name none.

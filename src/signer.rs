@@ -99,6 +99,12 @@ pub enum KeyError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// A key file to be made already exists.
+    #[error("{path} already exists, and custody never overwrites a key: choose another --output. If that key is truly no longer needed, move it and its .pub away yourself first (archives it signed are verified with its .pub, so keep that).")]
+    Exists {
+        /// The file that exists.
+        path: PathBuf,
+    },
     /// Writing a key file failed.
     #[error("cannot write key file {path}: {cause}. Check the directory exists and is writable.")]
     Write {
@@ -283,34 +289,47 @@ pub fn armor(sig: &SshSig) -> Result<Vec<u8>, String> {
     Ok(pem.into_bytes())
 }
 
-/// Generate a key pair into `path` (mode 0600) and `path.pub`.
-pub fn keygen(path: &Path, comment: &str) -> Result<PublicKey, KeyError> {
+/// Generate a key pair into `path` (mode 0600) and `path.pub`, the private
+/// key encrypted with `passphrase` when one is given (OpenSSH's bcrypt-pbkdf
+/// and AES-256-CTR, as `ssh-keygen` does). Neither file may exist.
+pub fn keygen(path: &Path, comment: &str, passphrase: Option<&str>) -> Result<PublicKey, KeyError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut key = PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519).expect("ed25519 key generation does not fail");
-    key.set_comment(comment);
-    let text = key.to_openssh(LineEnding::LF).map_err(|e| KeyError::Sign(e.to_string()))?;
-    let write_err = |cause| KeyError::Write {
-        path: path.to_owned(),
-        cause,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(write_err)?;
-    f.write_all(text.as_bytes()).map_err(write_err)?;
     let pub_path = path.with_file_name(format!(
         "{}.pub",
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     ));
-    let line = format!("{}\n", key.public_key().to_openssh().map_err(|e| KeyError::Sign(e.to_string()))?);
-    std::fs::write(&pub_path, line).map_err(|cause| KeyError::Write {
-        path: pub_path.clone(),
-        cause,
-    })?;
-    Ok(key.public_key().clone())
+    for p in [path, &pub_path] {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(KeyError::Exists { path: p.to_owned() });
+        }
+    }
+    let mut key = PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519).expect("ed25519 key generation does not fail");
+    key.set_comment(comment);
+    let public = key.public_key().clone();
+    if let Some(pass) = passphrase {
+        key = key
+            .encrypt(&mut rand_core::OsRng, pass)
+            .map_err(|e| KeyError::Sign(e.to_string()))?;
+    }
+    let text = key.to_openssh(LineEnding::LF).map_err(|e| KeyError::Sign(e.to_string()))?;
+    let create = |p: &Path, mode: u32, bytes: &[u8]| {
+        let err = |cause: std::io::Error| match cause.kind() {
+            std::io::ErrorKind::AlreadyExists => KeyError::Exists { path: p.to_owned() },
+            _ => KeyError::Write { path: p.to_owned(), cause },
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(p)
+            .map_err(err)?;
+        f.write_all(bytes).map_err(err)
+    };
+    create(path, 0o600, text.as_bytes())?;
+    let line = format!("{}\n", public.to_openssh().map_err(|e| KeyError::Sign(e.to_string()))?);
+    create(&pub_path, 0o644, line.as_bytes())?;
+    Ok(public)
 }
 
 /// Read an OpenSSH public key file (first non-comment line).

@@ -1039,3 +1039,52 @@ fn sizes_take_suffixes_and_collect_leaves_a_receipt_for_the_custody_form() {
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("1536M, not 1.5G"), "{}", text(&o));
 }
+
+#[test]
+fn keygen_never_overwrites_and_can_encrypt_the_key_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "k");
+    let before = std::fs::read(&key).unwrap();
+    let o = run(custody().arg("keygen").arg("--output").arg(&key));
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        text(&o).contains("already exists, and custody never overwrites a key"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    // A stray .pub is not overwritten either, and no private key is written.
+    std::fs::write(dir.path().join("stray.pub"), "keep me\n").unwrap();
+    let o = run(custody().arg("keygen").arg("--output").arg(dir.path().join("stray")));
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(!dir.path().join("stray").exists());
+    assert_eq!(std::fs::read_to_string(dir.path().join("stray.pub")).unwrap(), "keep me\n");
+
+    // --encrypt: ssh-keygen needs the passphrase, and collect signs with it.
+    require_tool("ssh-keygen");
+    let enc = dir.path().join("enc");
+    let o = run(custody()
+        .arg("keygen")
+        .arg("--output")
+        .arg(&enc)
+        .arg("--encrypt")
+        .env("CUSTODY_KEY_PASSPHRASE", "correct horse"));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let read = |pass: &str| run(std::process::Command::new("ssh-keygen").args(["-y", "-P", pass, "-f"]).arg(&enc));
+    assert!(read("correct horse").status.success());
+    assert!(!read("wrong").status.success() && !read("").status.success());
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    let archive = dir.path().join("a.tar.zst");
+    let o = run(collect_cmd(&src, &archive, &enc)
+        .arg("--quiet")
+        .env("CUSTODY_KEY_PASSPHRASE", "correct horse"));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let (report, rc) = verify_json(&archive, &["--key", pub_of(&enc).to_str().unwrap()]);
+    assert_eq!(rc, 0, "{report}");
+    // Without a terminal or the variable, keygen --encrypt says what it needs.
+    let o = run(custody().arg("keygen").arg("--output").arg(dir.path().join("n")).arg("--encrypt"));
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("set CUSTODY_KEY_PASSPHRASE"), "{}", text(&o));
+}
