@@ -961,11 +961,28 @@ fn custody_log_of(archive: &Path, option: Option<PathBuf>) -> anyhow::Result<Opt
     Ok(Some((path, bytes)))
 }
 
+/// Whether the archive ends where a stopped collection signed its last
+/// checkpoint, with nothing after it unproven.
+fn stopped_cleanly(r: &Report) -> bool {
+    !r.sealed
+        && r.unproven_tar_bytes == 0
+        && r.unproven_members == 0
+        && r.proven.checkpoints > 0
+        && r.findings.iter().any(|f| f.kind == verify::FindingKind::CollectionStopped)
+        && !r
+            .findings
+            .iter()
+            .any(|f| f.level == Level::Error || f.kind == verify::FindingKind::Truncated)
+}
+
 fn human_report(archive: &Path, r: &Report, all: bool) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let headline = match r.verdict {
         Verdict::Verified => "VERIFIED: sealed, every byte matches what was signed, and the signer is trusted.",
+        Verdict::Incomplete if stopped_cleanly(r) => {
+            "INCOMPLETE: the collection was stopped before its end; everything it wrote is intact and proven by the last checkpoint it signed (there is no seal)."
+        }
         Verdict::Incomplete => "INCOMPLETE: intact up to its last checkpoint, but the archive ends before its seal.",
         Verdict::Untrusted => "UNTRUSTED: the signatures check out, but the signing key is not one you named as trusted.",
         Verdict::Tampered if r.sealed && r.findings.iter().all(|f| f.level != Level::Error || f.line.is_some()) => {
@@ -1030,7 +1047,13 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         t.failures,
         t.skipped
     );
-    if !r.sealed {
+    if stopped_cleanly(r) {
+        let _ = writeln!(
+            s,
+            "  not proven   nothing: the collector stopped after checkpoint {} and signed it as its last",
+            r.proven.checkpoints
+        );
+    } else if !r.sealed {
         let after = match r.proven.checkpoints {
             0 => "no checkpoint verified".to_string(),
             n => format!("after checkpoint {n}, the last verified"),

@@ -266,6 +266,17 @@ fn sigint_and_sigterm_write_a_final_signed_checkpoint() {
             report["unproven_members"], 0,
             "the final checkpoint covers every member written: {report:#}"
         );
+        // A signed stopped checkpoint is a known end, like a seal: not a
+        // cut, and nothing after it is left unproven.
+        assert_eq!(report["unproven_tar_bytes"], 0, "{report:#}");
+        assert!(
+            !report["findings"].as_array().unwrap().iter().any(|f| f["kind"] == "truncated"),
+            "a stopped collection read as cut off: {report:#}"
+        );
+        let o = run(custody().arg("verify").arg(&archive).arg("--key").arg(pub_of(&key)));
+        let said = String::from_utf8_lossy(&o.stdout);
+        assert!(said.starts_with("INCOMPLETE: the collection was stopped before its end"), "{said}");
+        assert!(said.contains("not proven   nothing"), "{said}");
         assert!(report["proven"]["checkpoints"].as_u64().unwrap() >= 1);
         assert!(assert_salvage_matches(&archive, &key, dir.path()) > 0);
     }

@@ -194,6 +194,9 @@ impl Verifier<'_> {
                 chain: Some(chain.clone()),
             };
         }
+        // A proven checkpoint the collector signed as its last is a known
+        // end, as the seal is: the stream may end right after it.
+        self.stopped_end = (proves && cp.stopped.is_some()).then_some(self.stream.pos);
         self.chain = chain;
         self.checkpoint_seq = seq;
         self.prev_end = json_offset;

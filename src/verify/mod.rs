@@ -135,6 +135,9 @@ struct Verifier<'s> {
     trusted: bool,
     /// Nothing more can be read (damage with no later frame).
     exhausted: bool,
+    /// Where the signature of the last checkpoint ends, when that
+    /// checkpoint is proven and says the collector stopped there.
+    stopped_end: Option<u64>,
     /// Each checkpoint's signature digest and time, for its token.
     signed: std::collections::HashMap<u64, timestamps::Signed>,
     /// Tokens checked so far.
@@ -204,6 +207,7 @@ pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn Mem
             trust: opts.trust.clone(),
             trusted: false,
             exhausted: false,
+            stopped_end: None,
             signed: Default::default(),
             timestamps: Vec::new(),
             tsa_roots: opts.tsa_roots.clone(),
@@ -244,6 +248,10 @@ impl Verifier<'_> {
                 Next::EndMarker(off) => {
                     let msg = "an end-of-archive marker appears before the seal".to_string();
                     self.find(FindingKind::BadPadding, msg, None, Some(off), Some(self.checkpoint_seq + 1));
+                    return self.flush_unproven();
+                }
+                Next::Stopped(ReadEnd::Eof, off) if self.stopped_end == Some(off) => {
+                    // The end the stopped collection signed: not a cut.
                     return self.flush_unproven();
                 }
                 Next::Stopped(end, off) => {

@@ -141,7 +141,8 @@ impl Verifier<'_> {
         } else {
             Verdict::Verified
         };
-        let unproven_tar_bytes = if sealed {
+        let stopped_cleanly = !tampered && self.stopped_end == Some(self.stream.pos);
+        let unproven_tar_bytes = if sealed || stopped_cleanly {
             0
         } else {
             self.stream.pos.saturating_sub(self.proven.tar_bytes)
