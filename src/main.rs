@@ -404,6 +404,13 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
     }
     let tsa = args.tsa.as_deref().map(custody::tsa::Client::new).transpose()?;
     let mut signer = load_signer(&args.signing)?.unwrap_or_else(Signer::ephemeral);
+    let uid = rustix::process::geteuid();
+    if !uid.is_root() {
+        eprintln!(
+            "custody: warning: running as uid {}, not root: files only root may read (/etc/shadow, /var/log/btmp, private keys, other users' homes) will be recorded as failures, not collected. Run as root for a complete capture.",
+            uid.as_raw()
+        );
+    }
     let mut never_collect = Vec::new();
     let out: Box<dyn Write + Send> = if to_stdout {
         Box::new(io::BufWriter::with_capacity(1 << 20, io::stdout()))
@@ -490,6 +497,29 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         cli::units::count(summary.totals.failures, "recorded failure", "recorded failures"),
         summary.totals.skipped
     );
+    if summary.totals.failures > 0 {
+        let _ = writeln!(
+            report,
+            "FAILURES     {}: recorded in the archive with the reason, but not collected whole:",
+            summary.totals.failures
+        );
+        for (path, status, detail) in &summary.failures {
+            let detail = detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+            let line: String = format!("{path} ({status}{detail})")
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            let _ = writeln!(report, "  {line}");
+        }
+        let named = summary.failures.len() as u64;
+        if summary.totals.failures > named {
+            let _ = writeln!(
+                report,
+                "  ... and {} more: `custody verify ARCHIVE --all` lists every one",
+                summary.totals.failures - named
+            );
+        }
+    }
     let elapsed = started.elapsed();
     let rate = (summary.totals.content_bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64;
     let _ = writeln!(

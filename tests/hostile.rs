@@ -646,6 +646,14 @@ fn an_unprivileged_collector_records_what_it_cannot_read() {
         .arg("--quiet")
         .stdin(std::process::Stdio::null()));
     assert_eq!(code(&o), 0, "{}", text(&o));
+    // Said at the start, and named at the end.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: running as uid 65534, not root"), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("FAILURES     1:") && out.contains("tree/secret (unreadable: "),
+        "{out}"
+    );
     let (report, status) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
     assert_eq!((status, report["verdict"].as_str()), (0, Some("verified")), "{report:#}");
     let listed = listed_paths(&archive, &key);

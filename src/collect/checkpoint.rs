@@ -62,6 +62,10 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
             self.segment_evidence += 1;
             if entry.status.is_failure() {
                 self.totals.failures += 1;
+                if self.failures.len() < super::MAX_FAILURES_NAMED {
+                    self.failures
+                        .push((entry.path.display(), entry.status.name().to_string(), entry.detail.clone()));
+                }
             }
             *self.statuses.entry(entry.status.name().to_string()).or_default() += 1;
         }
@@ -187,6 +191,7 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
             archive_sha256: hex::encode(w.sha.finalize()),
             archive_bytes: w.bytes,
             timestamps: self.timestamp_summary(),
+            failures: self.failures.clone(),
         };
         (summary, w.inner)
     }

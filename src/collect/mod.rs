@@ -191,7 +191,13 @@ pub struct CollectSummary {
     pub archive_bytes: u64,
     /// Trusted time: tokens obtained, and checkpoints not stamped.
     pub timestamps: TimestampSummary,
+    /// The first [`MAX_FAILURES_NAMED`] evidence members with a failure
+    /// status: path, status and detail (all are in the archive).
+    pub failures: Vec<(String, String, Option<String>)>,
 }
+
+/// Most failures a summary names; the archive records every one.
+pub const MAX_FAILURES_NAMED: usize = 50;
 
 /// A collection in progress.
 pub struct Collector<'a, W: Write + Send + 'static> {
@@ -228,6 +234,8 @@ pub struct Collector<'a, W: Write + Send + 'static> {
     stamps: Option<stamps::Stamper>,
     /// TSA answers not written yet: checkpoint, its time, token or why not.
     pending_answers: Vec<(u64, i64, Result<Vec<u8>, String>)>,
+    /// The failures a summary names.
+    failures: Vec<(String, String, Option<String>)>,
 }
 
 impl<'a, W: Write + Send + 'static> Collector<'a, W> {
@@ -260,6 +268,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             buf: vec![0u8; READ_CHUNK],
             stamps: opts.tsa.clone().map(stamps::Stamper::start),
             pending_answers: Vec::new(),
+            failures: Vec::new(),
             opts,
         };
         let header = c.header_doc();
