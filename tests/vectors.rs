@@ -189,16 +189,22 @@ fn timestamped_vectors(out: &Path, src: &Path, tmp: &Path) {
     );
 }
 
+/// The small tree every archive vector collects: six log files.
+fn vector_evidence(dir: &Path) -> PathBuf {
+    let src = dir.join("evidence");
+    std::fs::create_dir_all(src.join("logs")).unwrap();
+    for i in 0..6 {
+        std::fs::write(src.join(format!("logs/app-{i}.log")), format!("line {i}\n").repeat(50 + i * 40)).unwrap();
+    }
+    src
+}
+
 #[test]
 #[ignore = "regenerates the committed trusted-time vectors only"]
 fn regenerate_timestamped() {
     let out = vectors_dir();
     let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("evidence");
-    std::fs::create_dir_all(src.join("logs")).unwrap();
-    for i in 0..6 {
-        std::fs::write(src.join(format!("logs/app-{i}.log")), format!("line {i}\n").repeat(50 + i * 40)).unwrap();
-    }
+    let src = vector_evidence(tmp.path());
     timestamped_vectors(&out, &src, tmp.path());
 }
 
@@ -207,11 +213,7 @@ fn regenerate_timestamped() {
 fn regenerate() {
     let out = vectors_dir();
     let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("evidence");
-    std::fs::create_dir_all(src.join("logs")).unwrap();
-    for i in 0..6 {
-        std::fs::write(src.join(format!("logs/app-{i}.log")), format!("line {i}\n").repeat(50 + i * 40)).unwrap();
-    }
+    let src = vector_evidence(tmp.path());
     for name in ["signer", "other"] {
         let k = out.join(name);
         if !k.exists() {
