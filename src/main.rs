@@ -139,6 +139,10 @@ enum Command {
         #[arg(long)]
         salvage: bool,
     },
+    /// Print the completion script for SHELL (see the README to install it).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), with every subcommand's, for custody.1.
+    Man,
 }
 
 #[derive(Args)]
@@ -271,6 +275,8 @@ fn main() -> ExitCode {
             trust,
             salvage,
         } => run_extract(&archive, &into, &trust, salvage),
+        Command::Completions { shell } => cli::completions::print_completions(shell),
+        Command::Man => cli::completions::print_man(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

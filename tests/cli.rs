@@ -1241,3 +1241,66 @@ fn list_marks_an_altered_member() {
         .unwrap();
     assert_eq!(notes["proof"], "altered", "{notes}");
 }
+
+#[test]
+fn bash_completion_script_parses_and_names_the_subcommands() {
+    let o = run(custody().args(["completions", "bash"]));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let script = String::from_utf8(o.stdout).unwrap();
+    for sub in ["collect", "verify", "list", "extract", "completions"] {
+        assert!(script.contains(sub), "no {sub} in the bash completion\n{script}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("custody.bash");
+    std::fs::write(&file, &script).unwrap();
+    let o = run(std::process::Command::new("bash").arg("-n").arg(&file));
+    assert_eq!(code(&o), 0, "bash -n rejects the completion script: {}", text(&o));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let o = run(custody().args(["completions", shell]));
+        assert_eq!(code(&o), 0, "{shell}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("collect"), "{shell}");
+    }
+    let o = run(custody().args(["completions", "tcsh"]));
+    assert_eq!(code(&o), 2, "{}", text(&o));
+}
+
+#[test]
+fn man_page_is_roff_that_man_renders_with_every_subcommand() {
+    let o = run(custody().arg("man"));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let page = o.stdout;
+    // clap_mangen defines the apostrophe string (`.ie`/`.el`) before the
+    // title; the first request after it is the title.
+    let first = String::from_utf8_lossy(&page)
+        .lines()
+        .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+        .map(str::to_owned);
+    assert_eq!(first.as_deref().map(|l| l.starts_with(".TH custody 1 ")), Some(true), "{first:?}");
+    let titles = page.split(|&b| b == b'\n').filter(|l| l.starts_with(b".TH ")).count();
+    assert!(titles >= 10, "one page per subcommand expected, got {titles} titles");
+    require_tool("man");
+    let mut man = std::process::Command::new("man")
+        .args(["-l", "-"])
+        .env("MANWIDTH", "100")
+        .env("MANPAGER", "cat")
+        .env("LANG", "C.UTF-8")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    man.stdin.take().unwrap().write_all(&page).unwrap();
+    let o = man.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(o.stderr.is_empty(), "man warned: {}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "SYNOPSIS",
+        "custody collect",
+        "--checkpoint-members",
+        "custody log show",
+        "custody man",
+    ] {
+        assert!(shown.contains(needle), "no {needle:?} in the rendered page\n{shown}");
+    }
+}

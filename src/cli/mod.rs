@@ -1,5 +1,6 @@
 //! Subcommands of the `custody` binary that have grown a module of their own.
 
+pub(crate) mod completions;
 pub(crate) mod export;
 pub(crate) mod list;
 pub(crate) mod log;
