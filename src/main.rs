@@ -13,10 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use custody::collect::{self, CollectOptions, Collector, Progress};
 use custody::custody_log::Actor;
 use custody::format::doc::{CaseInfo, PathText};
-use custody::format::tar::EntryKind;
 use custody::signer::{self, Signer, TrustAnchors, PASSPHRASE_ENV};
 use custody::source::{self, WalkOptions};
-use custody::verify::{self, Level, MemberOutcome, MemberSink, Proof, Report, Verdict, VerifyOptions};
+use custody::verify::{self, Level, Report, Verdict, VerifyOptions};
 
 mod cli;
 
@@ -113,7 +112,8 @@ enum Command {
     /// Verify an archive and write what it proves as a self-contained HTML
     /// report (and JSON) for legal teams, insurers and auditors.
     Report(Box<cli::report::ReportArgs>),
-    /// List members with type, status, digests and proof (verifies as it goes).
+    /// List members as `tar -tv` does, each with its proof and any collection
+    /// failure (verifies as it goes); --json adds digests.
     List {
         /// The archive, or `-` for standard input.
         archive: PathBuf,
@@ -139,6 +139,10 @@ enum Command {
         #[arg(long)]
         salvage: bool,
     },
+    /// Print the completion script for SHELL (see the README to install it).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), with every subcommand's, for custody.1.
+    Man,
 }
 
 #[derive(Args)]
@@ -263,7 +267,7 @@ fn main() -> ExitCode {
         Command::Log { command } => cli::log::run(command),
         Command::Timestamp { archive, tsa, custody_log } => cli::log::timestamp(&archive, &tsa, custody_log),
         Command::Report(args) => cli::report::run(*args),
-        Command::List { archive, trust, json } => run_list(&archive, &trust, json),
+        Command::List { archive, trust, json } => cli::list::run(&archive, &trust, json),
         Command::Export(args) => cli::export::run(args),
         Command::Extract {
             archive,
@@ -271,6 +275,8 @@ fn main() -> ExitCode {
             trust,
             salvage,
         } => run_extract(&archive, &into, &trust, salvage),
+        Command::Completions { shell } => cli::completions::print_completions(shell),
+        Command::Man => cli::completions::print_man(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -1141,103 +1147,6 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         let _ = writeln!(s, "  ... {} more informational findings (use --all or --json)", infos - 20);
     }
     s
-}
-
-/// Prints members as their segments are verified.
-struct ListSink<W: Write> {
-    out: W,
-    json: bool,
-}
-
-impl<W: Write> MemberSink for ListSink<W> {
-    fn segment(&mut self, members: &[MemberOutcome]) -> io::Result<()> {
-        for m in members {
-            let proof = match &m.proof {
-                Proof::Proven => "proven".to_string(),
-                Proof::MatchesListing => "matches-listing".to_string(),
-                Proof::Altered(_) => "altered".to_string(),
-                Proof::Unproven => "unproven".to_string(),
-            };
-            let status = match &m.entry {
-                Some(e) => e.status.name(),
-                // The last checkpoint's document and signature, which no
-                // listing names, are custody members all the same.
-                None if m.meta.path.starts_with(custody::format::CUSTODY_DIR.as_bytes()) => "custody",
-                None => "unknown",
-            };
-            let link = m
-                .meta
-                .linkpath
-                .as_deref()
-                .filter(|_| matches!(m.meta.kind, EntryKind::Symlink | EntryKind::HardLink));
-            if self.json {
-                let path = PathText::from_bytes(&m.meta.path);
-                let link = link.map(PathText::from_bytes);
-                let obj = serde_json::json!({
-                    "type": "member",
-                    "offset": m.meta.offset,
-                    "path": path.path,
-                    "path_b64": path.path_b64,
-                    "linkpath": link.as_ref().and_then(|l| l.path.clone()),
-                    "linkpath_b64": link.as_ref().and_then(|l| l.path_b64.clone()),
-                    "kind": m.meta.kind.name(),
-                    "size": m.meta.size,
-                    "status": status,
-                    "detail": m.entry.as_ref().and_then(|e| e.detail.clone()),
-                    "sha256": m.sha256,
-                    "proof": proof,
-                });
-                serde_json::to_writer(&mut self.out, &obj)?;
-                writeln!(self.out)?;
-            } else {
-                let mut path = source::display(&m.meta.path).escape_debug().to_string();
-                match (m.meta.kind, link) {
-                    (EntryKind::Symlink, Some(l)) => path += &format!(" -> {}", source::display(l).escape_debug()),
-                    (EntryKind::HardLink, Some(l)) => path += &format!(" link to {}", source::display(l).escape_debug()),
-                    _ => {}
-                }
-                let sha = m.sha256.as_deref().unwrap_or("-");
-                writeln!(
-                    self.out,
-                    "{:<12} {:<16} {:>12} {:<64} {:<15} {path}",
-                    m.meta.kind.name(),
-                    status,
-                    m.meta.size,
-                    sha,
-                    proof
-                )?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn run_list(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
-    let opts = VerifyOptions {
-        trust: trust_anchors(trust)?,
-        ..Default::default()
-    };
-    let mut sink = ListSink {
-        out: io::BufWriter::new(io::stdout().lock()),
-        json,
-    };
-    if !json {
-        writeln!(
-            sink.out,
-            "{:<12} {:<16} {:>12} {:<64} {:<15} path",
-            "type", "status", "size", "sha256", "proof"
-        )?;
-    }
-    let report = verify::verify(open_input(archive)?, &opts, &mut sink)?;
-    if json {
-        let obj = serde_json::json!({"type": "summary", "verdict": report.verdict, "findings": report.findings});
-        serde_json::to_writer(&mut sink.out, &obj)?;
-        writeln!(sink.out)?;
-    } else {
-        writeln!(sink.out, "verdict: {}", report.verdict.name())?;
-    }
-    sink.out.flush()?;
-    Ok(verdict_code(report.verdict))
 }
 
 /// Whether any trust anchor was named on the command line.

@@ -1088,3 +1088,219 @@ fn keygen_never_overwrites_and_can_encrypt_the_key_it_writes() {
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("set CUSTODY_KEY_PASSPHRASE"), "{}", text(&o));
 }
+
+/// The user and group names of this process, as `id` prints them.
+fn own_names() -> (String, String) {
+    let id = |flag: &str| {
+        let o = run(std::process::Command::new("id").arg(flag));
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    (id("-un"), id("-gn"))
+}
+
+/// A tree with one of each thing a responder must be able to read in
+/// `list`: a file with a known mtime, a directory, a symlink, a hard link,
+/// a name with a newline, and a file the collector cannot read. Collected
+/// by an unprivileged user when run as root, so that the file is unreadable.
+fn collect_listing_tree(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let perms = std::fs::Permissions::from_mode;
+    std::fs::set_permissions(dir, perms(0o755)).unwrap();
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::set_permissions(tree.join("sub"), perms(0o750)).unwrap();
+    std::fs::write(tree.join("a-notes.txt"), "hello from custody\n").unwrap();
+    std::fs::set_permissions(tree.join("a-notes.txt"), perms(0o644)).unwrap();
+    std::fs::hard_link(tree.join("a-notes.txt"), tree.join("b-hard")).unwrap();
+    std::os::unix::fs::symlink("a-notes.txt", tree.join("c-link")).unwrap();
+    std::fs::write(tree.join("two\nlines"), "x").unwrap();
+    std::fs::write(tree.join("secret"), "nobody may read this\n").unwrap();
+    std::fs::set_permissions(tree.join("secret"), perms(0o000)).unwrap();
+    // 2024-05-06 07:08:30 UTC.
+    let t = rustix::fs::Timespec {
+        tv_sec: 1_714_979_310,
+        tv_nsec: 0,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, tree.join("a-notes.txt"), &times, rustix::fs::AtFlags::empty()).unwrap();
+
+    let out = dir.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let key = keygen(dir, "key");
+    let archive = out.join("a.tar.zst");
+    let mut cmd = if rustix::process::geteuid().is_root() {
+        require_tool("setpriv");
+        for p in [&out, &key] {
+            std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+        }
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .arg(custody_bin());
+        c
+    } else {
+        custody()
+    };
+    let o = run(cmd
+        .arg("collect")
+        .arg(&tree)
+        .arg("-o")
+        .arg(&archive)
+        .arg("--key")
+        .arg(&key)
+        .arg("--quiet")
+        .stdin(Stdio::null()));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    (archive, pub_of(&key))
+}
+
+/// The row of `list` whose text after the marker and metadata ends with `end`.
+fn row_ending<'a>(human: &'a str, end: &str) -> &'a str {
+    human
+        .lines()
+        .find(|l| l.ends_with(end))
+        .unwrap_or_else(|| panic!("no row ending {end:?}\n{human}"))
+}
+
+#[test]
+fn list_rows_read_like_tar_tv_with_their_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, pubkey) = collect_listing_tree(dir.path());
+    let o = run(custody().arg("list").arg(&archive).arg("--key").arg(&pubkey));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let human = String::from_utf8(o.stdout).unwrap();
+    let (user, group) = own_names();
+
+    let file = row_ending(&human, "tree/a-notes.txt");
+    let cols: Vec<&str> = file.split_whitespace().collect();
+    assert_eq!(
+        cols[..6],
+        ["ok", "-rw-r--r--", &format!("{user}/{group}"), "19", "2024-05-06", "07:08"],
+        "{human}"
+    );
+    let dir_row = human.lines().find(|l| l.contains("tree/sub")).unwrap();
+    assert!(dir_row.starts_with("ok ") && dir_row.contains(" drwxr-x--- "), "{human}");
+    let link = row_ending(&human, "tree/c-link -> a-notes.txt");
+    assert!(link.contains(" lrwxrwxrwx "), "{human}");
+    let hard = human.lines().find(|l| l.contains("tree/b-hard link to ")).unwrap();
+    assert!(hard.ends_with("tree/a-notes.txt") && hard.contains(" hrw-r--r-- "), "{human}");
+    // The newline is shown escaped: the name stays on its row.
+    row_ending(&human, "tree/two\\nlines");
+    assert!(!human.lines().any(|l| l == "lines" || l.starts_with("lines")), "{human}");
+    let secret = human
+        .lines()
+        .find(|l| l.contains("tree/secret  [unreadable: "))
+        .unwrap_or_else(|| panic!("{human}"));
+    assert!(secret.starts_with("ok ") && secret.contains("Permission denied"), "{human}");
+
+    // Every row starts with its proof; the columns line up; the summary
+    // closes the listing and says the times are UTC.
+    let lines: Vec<&str> = human.lines().collect();
+    let (rows, summary) = lines.split_at(lines.len() - 2);
+    for row in rows {
+        assert!(row.starts_with("ok "), "not proven, or not a row: {row:?}\n{human}");
+    }
+    let tree_rows: Vec<&&str> = rows.iter().filter(|r| r.contains("tree/")).collect();
+    assert!(tree_rows.len() >= 6, "{human}");
+    let date_at = |r: &str| r.find(" 20").or_else(|| r.find(" 19")).unwrap();
+    assert!(
+        tree_rows.iter().all(|r| date_at(r) == date_at(file)),
+        "columns not aligned\n{human}"
+    );
+    assert!(
+        summary[0].contains(&format!("{} members ({} ok)", rows.len(), rows.len())),
+        "{human}"
+    );
+    assert!(summary[0].contains("UTC"), "{human}");
+    assert_eq!(summary[1], "verdict: verified");
+}
+
+#[test]
+fn list_marks_an_altered_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, pubkey) = collect_listing_tree(dir.path());
+    let mut tar = tar_stream(&archive);
+    let at = tar.windows(19).position(|w| w == b"hello from custody\n").unwrap();
+    tar[at] = b'j';
+    let bad = dir.path().join("bad.tar.zst");
+    compress(&tar, &bad);
+    let o = run(custody().arg("list").arg(&bad).arg("--key").arg(&pubkey));
+    assert_eq!(code(&o), 12, "{}", text(&o));
+    let human = String::from_utf8(o.stdout).unwrap();
+    assert!(row_ending(&human, "tree/a-notes.txt").starts_with("ALTERED "), "{human}");
+    let altered = human.lines().filter(|l| l.starts_with("ALTERED ")).count();
+    assert!(human.contains(&format!(", {altered} ALTERED")), "{human}");
+    assert!(human.ends_with("verdict: tampered\n"), "{human}");
+    // The JSON says the same of the same member.
+    let lines = list_json(&bad, &["--key", pubkey.to_str().unwrap()]);
+    let notes = lines
+        .iter()
+        .find(|l| l["path"].as_str().is_some_and(|p| p.ends_with("tree/a-notes.txt")))
+        .unwrap();
+    assert_eq!(notes["proof"], "altered", "{notes}");
+}
+
+#[test]
+fn bash_completion_script_parses_and_names_the_subcommands() {
+    let o = run(custody().args(["completions", "bash"]));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let script = String::from_utf8(o.stdout).unwrap();
+    for sub in ["collect", "verify", "list", "extract", "completions"] {
+        assert!(script.contains(sub), "no {sub} in the bash completion\n{script}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("custody.bash");
+    std::fs::write(&file, &script).unwrap();
+    let o = run(std::process::Command::new("bash").arg("-n").arg(&file));
+    assert_eq!(code(&o), 0, "bash -n rejects the completion script: {}", text(&o));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let o = run(custody().args(["completions", shell]));
+        assert_eq!(code(&o), 0, "{shell}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("collect"), "{shell}");
+    }
+    let o = run(custody().args(["completions", "tcsh"]));
+    assert_eq!(code(&o), 2, "{}", text(&o));
+}
+
+#[test]
+fn man_page_is_roff_that_man_renders_with_every_subcommand() {
+    let o = run(custody().arg("man"));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let page = o.stdout;
+    // clap_mangen defines the apostrophe string (`.ie`/`.el`) before the
+    // title; the first request after it is the title.
+    let first = String::from_utf8_lossy(&page)
+        .lines()
+        .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+        .map(str::to_owned);
+    assert_eq!(first.as_deref().map(|l| l.starts_with(".TH custody 1 ")), Some(true), "{first:?}");
+    let titles = page.split(|&b| b == b'\n').filter(|l| l.starts_with(b".TH ")).count();
+    assert!(titles >= 10, "one page per subcommand expected, got {titles} titles");
+    require_tool("man");
+    let mut man = std::process::Command::new("man")
+        .args(["-l", "-"])
+        .env("MANWIDTH", "100")
+        .env("MANPAGER", "cat")
+        .env("LANG", "C.UTF-8")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    man.stdin.take().unwrap().write_all(&page).unwrap();
+    let o = man.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(o.stderr.is_empty(), "man warned: {}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "SYNOPSIS",
+        "custody collect",
+        "--checkpoint-members",
+        "custody log show",
+        "custody man",
+    ] {
+        assert!(shown.contains(needle), "no {needle:?} in the rendered page\n{shown}");
+    }
+}
