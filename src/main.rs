@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
 
-use custody::collect::{self, CollectOptions, Collector, Progress};
+use custody::collect::{self, CollectOptions, Collector};
 use custody::custody_log::Actor;
 use custody::format::doc::{CaseInfo, PathText};
 use custody::format::tar::EntryKind;
@@ -453,11 +453,11 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         tsa: tsa.clone(),
     };
     let fingerprint = signer::fingerprint(&signer.public_key());
-    let mut progress = ProgressBar::new(!args.quiet && io::stderr().is_terminal(), &sources);
     if signer.source_name() == "ephemeral" && !args.quiet {
         eprintln!("custody: no --key or --agent given: signing with an ephemeral key made for this collection.");
         eprintln!("custody: write its fingerprint on the custody form: {fingerprint}");
     }
+    let mut progress = cli::progress::CollectProgress::new(!args.quiet && io::stderr().is_terminal(), &sources, &opts.walk);
     let started = std::time::Instant::now();
     let started_at = collect::now_rfc3339().0;
     let result = Collector::start(out, &mut signer, opts, &mut progress).and_then(|c| c.run());
@@ -684,84 +684,6 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicUsize>> {
 
 /// Stop signals closer together than this are one request to stop.
 const SAME_STOP: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Progress on stderr with rate and (once a metadata pre-scan finishes) ETA.
-struct ProgressBar {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl ProgressBar {
-    fn new(show: bool, sources: &[PathBuf]) -> Self {
-        if !show {
-            return ProgressBar { bar: None };
-        }
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {pos_msg}{msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        let scan_bar = bar.clone();
-        let sources = sources.to_vec();
-        std::thread::spawn(move || {
-            let mut total = 0u64;
-            let opts = WalkOptions {
-                excludes: globset::GlobSet::empty(),
-                one_file_system: true,
-                never_collect: Vec::new(),
-            };
-            let _ = source::walk(
-                &sources,
-                &opts,
-                || false,
-                |item| {
-                    if let source::WalkItem::Entry(e) = item {
-                        if e.metadata.is_file() {
-                            total += e.metadata.size;
-                        }
-                    }
-                    Ok(())
-                },
-            );
-            scan_bar.set_length(total);
-        });
-        ProgressBar { bar: Some(bar) }
-    }
-
-    fn done(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
-impl Progress for ProgressBar {
-    fn reading(&mut self, path: &std::path::Path, _size: u64) {
-        if let Some(b) = &self.bar {
-            let name = path.to_string_lossy();
-            let short: String = name.chars().rev().take(50).collect::<Vec<_>>().into_iter().rev().collect();
-            b.set_message(short);
-        }
-    }
-    fn read(&mut self, bytes: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(bytes);
-        }
-    }
-    fn member(&mut self, _path: &[u8], _content_bytes: u64) {}
-    fn checkpoint(&mut self, _seq: u64, _tar_bytes: u64) {}
-    fn timestamp(&mut self, seq: u64, failed: Option<&str>) {
-        // A warning, shown even with --quiet: the archive lacks trusted time there.
-        if let Some(why) = failed {
-            let msg = format!(
-                "custody: warning: no trusted timestamp for checkpoint {seq}: {why}. The collection goes on; the failure is recorded in the archive."
-            );
-            match &self.bar {
-                Some(b) => b.suspend(|| eprintln!("{msg}")),
-                None => eprintln!("{msg}"),
-            }
-        }
-    }
-}
 
 fn trust_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
     trust_anchors_for(&t.keys, &t.allowed_signers, &t.fingerprints, custody::format::SIGNATURE_NAMESPACE)

@@ -2,5 +2,6 @@
 
 pub(crate) mod export;
 pub(crate) mod log;
+pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod units;
