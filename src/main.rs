@@ -92,6 +92,9 @@ enum Command {
         /// ARCHIVE.custody beside a file input is checked if it exists.
         #[arg(long, value_name = "FILE")]
         custody_log: Option<PathBuf>,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Have an RFC 3161 time-stamping authority stamp the custody log's last
     /// record (no key needed): for an archive collected offline.
@@ -122,6 +125,9 @@ enum Command {
         /// JSON Lines: one object per member, then one summary object.
         #[arg(long)]
         json: bool,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Export members as a Sleuth Kit body file, a Timesketch timeline (CSV,
     /// JSON Lines) or CASE/UCO JSON-LD, each row with its proof (verifies as it goes).
@@ -138,6 +144,9 @@ enum Command {
         /// Also write members no verified checkpoint proves (never ones that differ from what was signed).
         #[arg(long)]
         salvage: bool,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -259,18 +268,25 @@ fn main() -> ExitCode {
             archive_sha256,
             time,
             custody_log,
-        } => run_verify(&archive, &trust, &time, archive_sha256, custody_log, json, all),
+            quiet,
+        } => run_verify(&archive, &trust, &time, archive_sha256, custody_log, Shown { json, all, quiet }),
         Command::Log { command } => cli::log::run(command),
         Command::Timestamp { archive, tsa, custody_log } => cli::log::timestamp(&archive, &tsa, custody_log),
         Command::Report(args) => cli::report::run(*args),
-        Command::List { archive, trust, json } => run_list(&archive, &trust, json),
+        Command::List {
+            archive,
+            trust,
+            json,
+            quiet,
+        } => run_list(&archive, &trust, json, quiet),
         Command::Export(args) => cli::export::run(args),
         Command::Extract {
             archive,
             into,
             trust,
             salvage,
-        } => run_extract(&archive, &into, &trust, salvage),
+            quiet,
+        } => run_extract(&archive, &into, &trust, salvage, quiet),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -799,15 +815,25 @@ fn expected_digest(archive: &Path, option: Option<String>) -> anyhow::Result<Opt
     }))
 }
 
+/// How `verify` shows what it finds.
+struct Shown {
+    /// One JSON object on stdout.
+    json: bool,
+    /// Every informational finding.
+    all: bool,
+    /// No progress on stderr.
+    quiet: bool,
+}
+
 fn run_verify(
     archive: &Path,
     trust: &TrustArgs,
     time: &TimeArgs,
     archive_sha256: Option<String>,
     custody_log: Option<PathBuf>,
-    json: bool,
-    all: bool,
+    shown: Shown,
 ) -> anyhow::Result<u8> {
+    let Shown { json, all, quiet } = shown;
     let checked = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|anchors| {
         let log_trust = cli::log::log_anchors(trust).map_err(|e| ("trust-anchor", e))?;
         let tsa_roots = time
@@ -826,7 +852,10 @@ fn run_verify(
             tsa_roots: tsa_roots.clone(),
             clock_tolerance: Some(time.clock_tolerance),
         };
-        let mut report = verify::verify(input, &opts, &mut verify::NullSink).map_err(|e| {
+        let (input, progress) = cli::progress::InputProgress::over(archive, input, quiet);
+        let verified = verify::verify(input, &opts, &mut verify::NullSink);
+        drop(progress);
+        let mut report = verified.map_err(|e| {
             let e = anyhow::Error::from(e);
             (error_kind(&e), e)
         })?;
@@ -1134,7 +1163,7 @@ impl<W: Write> MemberSink for ListSink<W> {
     }
 }
 
-fn run_list(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
+fn run_list(archive: &Path, trust: &TrustArgs, json: bool, quiet: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
         ..Default::default()
@@ -1150,7 +1179,12 @@ fn run_list(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8>
             "type", "status", "size", "sha256", "proof"
         )?;
     }
-    let report = verify::verify(open_input(archive)?, &opts, &mut sink)?;
+    // On a terminal the listing is its own progress; a bar would garble it.
+    let quiet = quiet || io::stdout().is_terminal();
+    let (input, progress) = cli::progress::InputProgress::over(archive, open_input(archive)?, quiet);
+    let verified = verify::verify(input, &opts, &mut sink);
+    drop(progress);
+    let report = verified?;
     if json {
         let obj = serde_json::json!({"type": "summary", "verdict": report.verdict, "findings": report.findings});
         serde_json::to_writer(&mut sink.out, &obj)?;
@@ -1167,14 +1201,17 @@ fn trust_given(t: &TrustArgs) -> bool {
     !(t.keys.is_empty() && t.allowed_signers.is_empty() && t.fingerprints.is_empty())
 }
 
-fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) -> anyhow::Result<u8> {
+fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool, quiet: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
         ..Default::default()
     };
     let input = open_input(archive)?;
     let mut ex = custody::extract::Extractor::new(into, salvage).with_context(|| format!("cannot extract into {}", into.display()))?;
-    let report = verify::verify(input, &opts, &mut ex)?;
+    let (input, progress) = cli::progress::InputProgress::over(archive, input, quiet);
+    let verified = verify::verify(input, &opts, &mut ex);
+    drop(progress);
+    let report = verified?;
     let summary = ex.finish()?;
     let mut o = io::BufWriter::new(io::stdout().lock());
     writeln!(o, "verdict: {}", report.verdict.name())?;

@@ -1,16 +1,21 @@
 //! Progress on standard error, drawn only on a terminal. `collect` shows the
 //! content bytes it has read against a total that a metadata pre-scan
-//! counts. The library never prints: collect reports through [`Progress`].
+//! counts; `verify`, `list` and `extract` show the archive bytes consumed
+//! against the file's size. The library never prints: collect reports
+//! through [`Progress`], and the readers' input is counted here.
 
-use std::io;
+use std::fmt::Write as _;
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use custody::collect::Progress;
 use custody::source::{self, WalkOptions};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+
+use super::units::{human_bytes, human_duration};
 
 /// How often the bars redraw on their own, so rate and spinner move while
 /// one large file or frame is read.
@@ -162,6 +167,80 @@ impl Progress for CollectProgress {
             }
         }
     }
+}
+
+/// The archive bytes `verify`, `list` and `extract` have consumed, against
+/// the file's size. Dropping it clears the line.
+pub(crate) struct InputProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl InputProgress {
+    /// `input` counted, and a bar over it when it is the file `archive`,
+    /// standard error is a terminal and `quiet` is not set.
+    pub(crate) fn over(archive: &Path, input: Box<dyn Read + Send>, quiet: bool) -> (Box<dyn Read + Send>, InputProgress) {
+        let size = (archive.as_os_str() != "-")
+            .then(|| std::fs::metadata(archive).ok())
+            .flatten()
+            .filter(|m| m.is_file() && m.len() > 0)
+            .map(|m| m.len());
+        let size = match size {
+            Some(s) if !quiet && io::stderr().is_terminal() => s,
+            _ => return (input, InputProgress { bar: None }),
+        };
+        let consumed = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&consumed);
+        let line = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&input_line(seen.load(Ordering::Relaxed), size, state.elapsed()));
+        };
+        let style = ProgressStyle::with_template("{spinner} {input}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .with_key("input", line);
+        let bar = ProgressBar::new(size).with_style(style);
+        bar.enable_steady_tick(TICK);
+        let counted = CountedRead { inner: input, consumed };
+        (Box::new(counted), InputProgress { bar: Some(bar) })
+    }
+}
+
+impl Drop for InputProgress {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// A reader that adds what it reads to a counter another thread draws from.
+struct CountedRead<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// `[#####-----]  1.20 GiB of 4.00 GiB  30%  210 MiB/s  eta 14 s`: the rate
+/// is the average since the start.
+fn input_line(consumed: u64, size: u64, elapsed: Duration) -> String {
+    const BAR: usize = 20;
+    let done = consumed.min(size);
+    let filled = (done as u128 * BAR as u128 / size.max(1) as u128) as usize;
+    let mut s = format!("[{}{}]", "#".repeat(filled), "-".repeat(BAR - filled));
+    let percent = done as u128 * 100 / size.max(1) as u128;
+    let _ = write!(s, " {} of {} {percent:>3}%", human_bytes(done), human_bytes(size));
+    let secs = elapsed.as_secs_f64();
+    if secs >= 0.5 && done > 0 {
+        let rate = done as f64 / secs;
+        let left = Duration::from_secs_f64((size - done) as f64 / rate);
+        let _ = write!(s, "  {}/s  eta {}", human_bytes(rate as u64), human_duration(left));
+    }
+    s
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -328,5 +407,17 @@ mod tests {
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(12_345), "12,345");
         assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn the_input_line_has_no_rate_before_it_can_know_one() {
+        let early = input_line(0, 1 << 30, Duration::from_millis(10));
+        assert!(early.contains("0 B of 1.00 GiB   0%") && !early.contains("eta"), "{early}");
+        let later = input_line(1 << 29, 1 << 30, Duration::from_secs(2));
+        assert!(
+            later.contains(" 50%") && later.contains("256 MiB/s") && later.contains("eta 2.00 s"),
+            "{later}"
+        );
+        assert!(later.starts_with("[##########----------]"), "{later}");
     }
 }
