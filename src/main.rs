@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
 
-use custody::collect::{self, CollectOptions, Collector, Progress};
+use custody::collect::{self, CollectOptions, Collector};
 use custody::custody_log::Actor;
 use custody::format::doc::{CaseInfo, PathText};
 use custody::signer::{self, Signer, TrustAnchors, PASSPHRASE_ENV};
@@ -91,6 +91,9 @@ enum Command {
         /// ARCHIVE.custody beside a file input is checked if it exists.
         #[arg(long, value_name = "FILE")]
         custody_log: Option<PathBuf>,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Have an RFC 3161 time-stamping authority stamp the custody log's last
     /// record (no key needed): for an archive collected offline.
@@ -122,6 +125,9 @@ enum Command {
         /// JSON Lines: one object per member, then one summary object.
         #[arg(long)]
         json: bool,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Export members as a Sleuth Kit body file, a Timesketch timeline (CSV,
     /// JSON Lines) or CASE/UCO JSON-LD, each row with its proof (verifies as it goes).
@@ -138,6 +144,9 @@ enum Command {
         /// Also write members no verified checkpoint proves (never ones that differ from what was signed).
         #[arg(long)]
         salvage: bool,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Print the completion script for SHELL (see the README to install it).
     Completions { shell: clap_complete::Shell },
@@ -263,18 +272,25 @@ fn main() -> ExitCode {
             archive_sha256,
             time,
             custody_log,
-        } => run_verify(&archive, &trust, &time, archive_sha256, custody_log, json, all),
+            quiet,
+        } => run_verify(&archive, &trust, &time, archive_sha256, custody_log, Shown { json, all, quiet }),
         Command::Log { command } => cli::log::run(command),
         Command::Timestamp { archive, tsa, custody_log } => cli::log::timestamp(&archive, &tsa, custody_log),
         Command::Report(args) => cli::report::run(*args),
-        Command::List { archive, trust, json } => cli::list::run(&archive, &trust, json),
+        Command::List {
+            archive,
+            trust,
+            json,
+            quiet,
+        } => cli::list::run(&archive, &trust, json, quiet),
         Command::Export(args) => cli::export::run(args),
         Command::Extract {
             archive,
             into,
             trust,
             salvage,
-        } => run_extract(&archive, &into, &trust, salvage),
+            quiet,
+        } => run_extract(&archive, &into, &trust, salvage, quiet),
         Command::Completions { shell } => cli::completions::print_completions(shell),
         Command::Man => cli::completions::print_man(),
     };
@@ -459,11 +475,11 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
         tsa: tsa.clone(),
     };
     let fingerprint = signer::fingerprint(&signer.public_key());
-    let mut progress = ProgressBar::new(!args.quiet && io::stderr().is_terminal(), &sources);
     if signer.source_name() == "ephemeral" && !args.quiet {
         eprintln!("custody: no --key or --agent given: signing with an ephemeral key made for this collection.");
         eprintln!("custody: write its fingerprint on the custody form: {fingerprint}");
     }
+    let mut progress = cli::progress::CollectProgress::new(!args.quiet && io::stderr().is_terminal(), &sources, &opts.walk);
     let started = std::time::Instant::now();
     let started_at = collect::now_rfc3339().0;
     let result = Collector::start(out, &mut signer, opts, &mut progress).and_then(|c| c.run());
@@ -691,84 +707,6 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicUsize>> {
 /// Stop signals closer together than this are one request to stop.
 const SAME_STOP: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Progress on stderr with rate and (once a metadata pre-scan finishes) ETA.
-struct ProgressBar {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl ProgressBar {
-    fn new(show: bool, sources: &[PathBuf]) -> Self {
-        if !show {
-            return ProgressBar { bar: None };
-        }
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {pos_msg}{msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        let scan_bar = bar.clone();
-        let sources = sources.to_vec();
-        std::thread::spawn(move || {
-            let mut total = 0u64;
-            let opts = WalkOptions {
-                excludes: globset::GlobSet::empty(),
-                one_file_system: true,
-                never_collect: Vec::new(),
-            };
-            let _ = source::walk(
-                &sources,
-                &opts,
-                || false,
-                |item| {
-                    if let source::WalkItem::Entry(e) = item {
-                        if e.metadata.is_file() {
-                            total += e.metadata.size;
-                        }
-                    }
-                    Ok(())
-                },
-            );
-            scan_bar.set_length(total);
-        });
-        ProgressBar { bar: Some(bar) }
-    }
-
-    fn done(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
-impl Progress for ProgressBar {
-    fn reading(&mut self, path: &std::path::Path, _size: u64) {
-        if let Some(b) = &self.bar {
-            let name = path.to_string_lossy();
-            let short: String = name.chars().rev().take(50).collect::<Vec<_>>().into_iter().rev().collect();
-            b.set_message(short);
-        }
-    }
-    fn read(&mut self, bytes: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(bytes);
-        }
-    }
-    fn member(&mut self, _path: &[u8], _content_bytes: u64) {}
-    fn checkpoint(&mut self, _seq: u64, _tar_bytes: u64) {}
-    fn timestamp(&mut self, seq: u64, failed: Option<&str>) {
-        // A warning, shown even with --quiet: the archive lacks trusted time there.
-        if let Some(why) = failed {
-            let msg = format!(
-                "custody: warning: no trusted timestamp for checkpoint {seq}: {why}. The collection goes on; the failure is recorded in the archive."
-            );
-            match &self.bar {
-                Some(b) => b.suspend(|| eprintln!("{msg}")),
-                None => eprintln!("{msg}"),
-            }
-        }
-    }
-}
-
 fn trust_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
     trust_anchors_for(&t.keys, &t.allowed_signers, &t.fingerprints, custody::format::SIGNATURE_NAMESPACE)
 }
@@ -883,15 +821,25 @@ fn expected_digest(archive: &Path, option: Option<String>) -> anyhow::Result<Opt
     }))
 }
 
+/// How `verify` shows what it finds.
+struct Shown {
+    /// One JSON object on stdout.
+    json: bool,
+    /// Every informational finding.
+    all: bool,
+    /// No progress on stderr.
+    quiet: bool,
+}
+
 fn run_verify(
     archive: &Path,
     trust: &TrustArgs,
     time: &TimeArgs,
     archive_sha256: Option<String>,
     custody_log: Option<PathBuf>,
-    json: bool,
-    all: bool,
+    shown: Shown,
 ) -> anyhow::Result<u8> {
+    let Shown { json, all, quiet } = shown;
     let checked = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|anchors| {
         let log_trust = cli::log::log_anchors(trust).map_err(|e| ("trust-anchor", e))?;
         let tsa_roots = time
@@ -910,7 +858,10 @@ fn run_verify(
             tsa_roots: tsa_roots.clone(),
             clock_tolerance: Some(time.clock_tolerance),
         };
-        let mut report = verify::verify(input, &opts, &mut verify::NullSink).map_err(|e| {
+        let (input, progress) = cli::progress::InputProgress::over(archive, input, quiet);
+        let verified = verify::verify(input, &opts, &mut verify::NullSink);
+        drop(progress);
+        let mut report = verified.map_err(|e| {
             let e = anyhow::Error::from(e);
             (error_kind(&e), e)
         })?;
@@ -1154,14 +1105,17 @@ fn trust_given(t: &TrustArgs) -> bool {
     !(t.keys.is_empty() && t.allowed_signers.is_empty() && t.fingerprints.is_empty())
 }
 
-fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool) -> anyhow::Result<u8> {
+fn run_extract(archive: &Path, into: &Path, trust: &TrustArgs, salvage: bool, quiet: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
         ..Default::default()
     };
     let input = open_input(archive)?;
     let mut ex = custody::extract::Extractor::new(into, salvage).with_context(|| format!("cannot extract into {}", into.display()))?;
-    let report = verify::verify(input, &opts, &mut ex)?;
+    let (input, progress) = cli::progress::InputProgress::over(archive, input, quiet);
+    let verified = verify::verify(input, &opts, &mut ex);
+    drop(progress);
+    let report = verified?;
     let summary = ex.finish()?;
     let mut o = io::BufWriter::new(io::stdout().lock());
     writeln!(o, "verdict: {}", report.verdict.name())?;

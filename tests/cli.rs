@@ -1293,7 +1293,8 @@ fn man_page_is_roff_that_man_renders_with_every_subcommand() {
     let o = man.wait_with_output().unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(o.stderr.is_empty(), "man warned: {}", text(&o));
-    let shown = String::from_utf8_lossy(&o.stdout);
+    // man justifies lines with extra spaces: compare words.
+    let shown = String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
     for needle in [
         "SYNOPSIS",
         "custody collect",
@@ -1303,4 +1304,76 @@ fn man_page_is_roff_that_man_renders_with_every_subcommand() {
     ] {
         assert!(shown.contains(needle), "no {needle:?} in the rendered page\n{shown}");
     }
+}
+
+/// Run `command` (a shell line) under a pseudo-terminal with util-linux
+/// `script`, so standard error is a terminal; what the terminal showed.
+fn on_a_terminal(command: &str) -> String {
+    require_tool("script");
+    let o = run(std::process::Command::new("script").args(["-qfec", command, "/dev/null"]));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Issue 15 item 6: verify, list and extract show how much of a file
+/// archive they have read, on a terminal only, never with --quiet, and
+/// never on standard output.
+#[test]
+fn reading_commands_show_progress_on_a_terminal_only() {
+    let (dir, src, key) = setup();
+    // Incompressible, so the archive is large enough to be drawn at least once.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(src.join("noise.bin"), noise).unwrap();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let quote = |p: &std::path::Path| format!("'{}'", p.display());
+    let (bin, a, k) = (quote(&custody_bin()), quote(&archive), quote(&pub_of(&key)));
+    let drawn = |shown: &str| shown.contains("B of ") && shown.contains('%');
+
+    let shown = on_a_terminal(&format!("{bin} verify --key {k} {a}"));
+    assert!(drawn(&shown), "no progress line on the terminal:\n{shown}");
+    assert!(shown.contains("VERIFIED"), "{shown}");
+
+    let json = dir.path().join("out.json");
+    let shown = on_a_terminal(&format!("{bin} verify --json --key {k} {a} > {}", quote(&json)));
+    assert!(drawn(&shown), "no progress line on the terminal:\n{shown}");
+    let out = std::fs::read_to_string(&json).unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("standard output is one JSON object");
+    assert_eq!(report["verdict"], "verified");
+
+    let listing = dir.path().join("list.txt");
+    let shown = on_a_terminal(&format!("{bin} list --key {k} {a} > {}", quote(&listing)));
+    assert!(drawn(&shown), "no progress line on the terminal:\n{shown}");
+    let listing = std::fs::read_to_string(&listing).unwrap();
+    assert!(!drawn(&listing), "{listing}");
+    assert!(listing.ends_with("verdict: verified\n"), "{listing}");
+
+    let into = dir.path().join("x");
+    let shown = on_a_terminal(&format!("{bin} extract --key {k} --into {} {a}", quote(&into)));
+    assert!(drawn(&shown), "no progress line on the terminal:\n{shown}");
+    assert!(shown.contains("verdict: verified"), "{shown}");
+
+    for quiet in ["verify", "list", "extract"] {
+        let target = dir.path().join(format!("q-{quiet}"));
+        let into = if quiet == "extract" {
+            format!("--into {}", quote(&target))
+        } else {
+            String::new()
+        };
+        let shown = on_a_terminal(&format!("{bin} {quiet} --quiet --key {k} {into} {a} > /dev/null"));
+        assert!(!drawn(&shown), "{quiet} --quiet drew progress:\n{shown}");
+    }
+
+    // Standard error not a terminal: nothing but the report.
+    let o = run(custody().args(["verify", "--key"]).arg(pub_of(&key)).arg(&archive));
+    assert!(!drawn(&text(&o)), "{}", text(&o));
+    assert!(o.stderr.is_empty(), "{}", text(&o));
 }

@@ -2,7 +2,7 @@
 //! member. The human rows read like GNU `tar -tv` with a proof marker in
 //! front; `--json` is the wire format of docs/FORMAT.md §11.2.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 
 use custody::format::doc::{MemberStatus, PathText};
@@ -242,7 +242,7 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-pub(crate) fn run(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Result<u8> {
+pub(crate) fn run(archive: &Path, trust: &TrustArgs, json: bool, quiet: bool) -> anyhow::Result<u8> {
     let opts = VerifyOptions {
         trust: trust_anchors(trust)?,
         ..Default::default()
@@ -254,7 +254,12 @@ pub(crate) fn run(archive: &Path, trust: &TrustArgs, json: bool) -> anyhow::Resu
         owner_size_width: OWNER_SIZE_MIN_WIDTH,
         counts: ProofCounts::default(),
     };
-    let report = verify::verify(open_input(archive)?, &opts, &mut sink)?;
+    // On a terminal the listing is its own progress; a bar would garble it.
+    let quiet = quiet || io::stdout().is_terminal();
+    let (input, progress) = super::progress::InputProgress::over(archive, open_input(archive)?, quiet);
+    let verified = verify::verify(input, &opts, &mut sink);
+    drop(progress);
+    let report = verified?;
     if json {
         let obj = serde_json::json!({"type": "summary", "verdict": report.verdict, "findings": report.findings});
         serde_json::to_writer(&mut sink.out, &obj)?;

@@ -4,5 +4,6 @@ pub(crate) mod completions;
 pub(crate) mod export;
 pub(crate) mod list;
 pub(crate) mod log;
+pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod units;
