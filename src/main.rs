@@ -423,6 +423,15 @@ fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
     }
     if !to_stdout {
         check_output_outside(&args.output, &sources)?;
+        // Refused now rather than after a whole collection: a new archive
+        // starts a new custody log, and never takes over another's.
+        let log = custody::custody_log::log_path(&args.output);
+        if std::fs::symlink_metadata(&args.output).is_err() && std::fs::symlink_metadata(&log).is_ok() {
+            return Err(anyhow!(
+                "the custody log {} already exists, left by another archive of that name; nothing was collected. Move it away (it may be evidence of that archive's history) or choose another --output",
+                log.display()
+            ));
+        }
     }
     let tsa = args.tsa.as_deref().map(custody::tsa::Client::new).transpose()?;
     let mut signer = load_signer(&args.signing)?.unwrap_or_else(Signer::ephemeral);
@@ -1025,8 +1034,8 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
     let t = &r.proven.totals;
     let _ = writeln!(
         s,
-        "  proven       {} checkpoints{}, {} tar bytes, {} evidence members ({} content bytes), {} recorded failures, {} skipped",
-        r.proven.checkpoints,
+        "  proven       {}{}, {} tar bytes, {} evidence members ({} content bytes), {} recorded failures, {} skipped",
+        cli::units::count(r.proven.checkpoints, "checkpoint", "checkpoints"),
         if r.sealed { " (sealed)" } else { "" },
         r.proven.tar_bytes,
         t.evidence_members,

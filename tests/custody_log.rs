@@ -522,3 +522,22 @@ fn events_verify_by_hand_with_ssh_keygen() {
         assert!(o.status.success(), "line {}: {}", n + 1, text(&o));
     }
 }
+
+#[test]
+fn collect_refuses_to_start_beside_another_archives_log() {
+    let (dir, src, key) = setup();
+    let archive = dir.path().join("a.tar.zst");
+    collect(&src, &archive, &key, &[]);
+    let log = custody_log::log_path(&archive);
+    let before = std::fs::read(&log).unwrap();
+    std::fs::remove_file(&archive).unwrap();
+    let o = run(collect_cmd(&src, &archive, &key).arg("--quiet"));
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        text(&o).contains("already exists, left by another archive of that name; nothing was collected"),
+        "{}",
+        text(&o)
+    );
+    assert!(!archive.exists(), "nothing was collected");
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+}

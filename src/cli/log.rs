@@ -458,7 +458,13 @@ pub(crate) fn table(log: &LogReport) -> String {
     let mut s = String::new();
     let events = log.events().count();
     let state = if log.intact { "intact" } else { "ALTERED (see the errors below)" };
-    let _ = writeln!(s, "custody log  {}: {events} events, {} lines, {state}", log.path, log.lines);
+    let _ = writeln!(
+        s,
+        "custody log  {}: {}, {}, {state}",
+        log.path,
+        super::units::count(events as u64, "event", "events"),
+        super::units::count(log.lines, "line", "lines")
+    );
     if let Some(a) = &log.archive {
         let _ = writeln!(s, "  about      archive {} with final chain {}", a.id, a.chain);
     }
