@@ -851,12 +851,7 @@ fn run_verify(
     let Shown { json, all, quiet } = shown;
     let checked = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|anchors| {
         let log_trust = cli::log::log_anchors(trust).map_err(|e| ("trust-anchor", e))?;
-        let tsa_roots = time
-            .tsa_ca
-            .as_deref()
-            .map(custody::tsa::Roots::from_pem_file)
-            .transpose()
-            .map_err(|e| ("trust-anchor", anyhow::Error::from(e)))?;
+        let tsa_roots = cli::log::tsa_roots(time).map_err(|e| ("trust-anchor", e))?;
         let archive_sha256 = expected_digest(archive, archive_sha256).map_err(|e| ("operational", e))?;
         let log = custody_log_of(archive, custody_log).map_err(|e| ("operational", e))?;
         let input = open_input(archive).map_err(|e| ("read", e))?;
@@ -864,7 +859,7 @@ fn run_verify(
             trust: anchors,
             archive_sha256,
             hash_input: log.is_some(),
-            tsa_roots: tsa_roots.clone(),
+            tsa_roots,
             clock_tolerance: Some(time.clock_tolerance),
         };
         let (input, progress) = cli::progress::InputProgress::over(archive, input, quiet);
@@ -874,14 +869,7 @@ fn run_verify(
             let e = anyhow::Error::from(e);
             (error_kind(&e), e)
         })?;
-        let log = match log {
-            Some((path, bytes)) => {
-                let checked = cli::log::check_against(&path, &bytes, &report, &log_trust, time).map_err(|e| ("trust-anchor", e))?;
-                report.add_findings(checked.findings.clone());
-                Some(checked)
-            }
-            None => None,
-        };
+        let log = log.map(|(path, bytes)| cli::log::fold_in(&path, &bytes, &mut report, &log_trust, &opts));
         Ok((report, log))
     });
     let (report, log) = match checked {
@@ -957,26 +945,12 @@ fn custody_log_of(archive: &Path, option: Option<PathBuf>) -> anyhow::Result<Opt
     Ok(Some((path, bytes)))
 }
 
-/// Whether the archive ends where a stopped collection signed its last
-/// checkpoint, with nothing after it unproven.
-fn stopped_cleanly(r: &Report) -> bool {
-    !r.sealed
-        && r.unproven_tar_bytes == 0
-        && r.unproven_members == 0
-        && r.proven.checkpoints > 0
-        && r.findings.iter().any(|f| f.kind == verify::FindingKind::CollectionStopped)
-        && !r
-            .findings
-            .iter()
-            .any(|f| f.level == Level::Error || f.kind == verify::FindingKind::Truncated)
-}
-
 fn human_report(archive: &Path, r: &Report, all: bool) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let headline = match r.verdict {
         Verdict::Verified => "VERIFIED: sealed, every byte matches what was signed, and the signer is trusted.",
-        Verdict::Incomplete if stopped_cleanly(r) => {
+        Verdict::Incomplete if r.stopped_cleanly() => {
             "INCOMPLETE: the collection was stopped before its end; everything it wrote is intact and proven by the last checkpoint it signed (there is no seal)."
         }
         Verdict::Incomplete => "INCOMPLETE: intact up to its last checkpoint, but the archive ends before its seal.",
@@ -1043,7 +1017,7 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         t.failures,
         t.skipped
     );
-    if stopped_cleanly(r) {
+    if r.stopped_cleanly() {
         let _ = writeln!(
             s,
             "  not proven   nothing: the collector stopped after checkpoint {} and signed it as its last",
@@ -1095,11 +1069,7 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
                 continue;
             }
         }
-        let level = match f.level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-            Level::Info => "info",
-        };
+        let level = f.level.name();
         let cp = f.checkpoint.map(|c| format!(" [checkpoint {c}]")).unwrap_or_default();
         let _ = writeln!(s, "  {level:7} {}{cp}", f.message);
     }

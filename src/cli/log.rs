@@ -113,40 +113,32 @@ pub(crate) fn log_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
     trust_anchors_for(&t.keys, &t.allowed_signers, &t.fingerprints, custody_log::LOG_NAMESPACE)
 }
 
-/// Check `log` against what the verification of its archive proved.
-pub(crate) fn check_against(
-    path: &Path,
-    bytes: &[u8],
-    report: &Report,
-    trust: &TrustAnchors,
-    time: &TimeArgs,
-) -> anyhow::Result<LogReport> {
-    let roots = tsa_roots(time)?;
+/// Check `log` against what the verification of its archive proved,
+/// with the TSA roots and clock tolerance that verification used.
+pub(crate) fn check_against(path: &Path, bytes: &[u8], report: &Report, trust: &TrustAnchors, opts: &VerifyOptions) -> LogReport {
     let against = LogCheck {
         archive_id: Some(report.archive_id.as_deref().unwrap_or("")),
         chain: report.proven.chain.as_deref(),
-        archive_complete: report.sealed || ended_cleanly(report),
+        archive_complete: report.sealed || report.stopped_cleanly(),
         archive_sha256: report.input_sha256.as_deref(),
         trust: Some(trust),
-        tsa_roots: roots.as_ref(),
-        clock_tolerance: Some(time.clock_tolerance),
+        tsa_roots: opts.tsa_roots.as_ref(),
+        clock_tolerance: opts.clock_tolerance,
     };
-    Ok(custody_log::check(&path.display().to_string(), bytes, &against))
+    custody_log::check(&path.display().to_string(), bytes, &against)
+}
+
+/// Check `log` against its verified archive and add its findings to the
+/// archive's report (an error among them makes the verdict `tampered`).
+pub(crate) fn fold_in(path: &Path, bytes: &[u8], report: &mut Report, trust: &TrustAnchors, opts: &VerifyOptions) -> LogReport {
+    let checked = check_against(path, bytes, report, trust, opts);
+    report.add_findings(checked.findings.clone());
+    checked
 }
 
 /// The TSA roots `--tsa-ca` names, read.
 pub(crate) fn tsa_roots(time: &TimeArgs) -> anyhow::Result<Option<tsa::Roots>> {
     Ok(time.tsa_ca.as_deref().map(tsa::Roots::from_pem_file).transpose()?)
-}
-
-/// Whether a verification without a seal reached the archive's true end: a
-/// collection stopped by a signal, whose last checkpoint says so.
-fn ended_cleanly(report: &Report) -> bool {
-    !report
-        .findings
-        .iter()
-        .any(|f| f.level == Level::Error || f.kind == verify::FindingKind::Truncated)
-        && report.findings.iter().any(|f| f.kind == verify::FindingKind::CollectionStopped)
 }
 
 fn read_log(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -236,7 +228,7 @@ fn add(args: AddArgs) -> anyhow::Result<u8> {
     // writer's record comes between the log as checked and the new event.
     let created = !path.exists();
     let mut log = LogFile::open(&path, true)?;
-    let result = add_locked(&mut log, &args, &report, &log_trust, &mut signer);
+    let result = add_locked(&mut log, &args, &report, &log_trust, &opts, &mut signer);
     if result.is_err() && created && log.bytes().is_empty() {
         // Leave no empty log behind: it would read as a log cut to nothing.
         let _ = std::fs::remove_file(&path);
@@ -299,6 +291,7 @@ fn add_locked(
     args: &AddArgs,
     report: &Report,
     log_trust: &TrustAnchors,
+    opts: &VerifyOptions,
     signer: &mut Signer,
 ) -> anyhow::Result<(Vec<u8>, String)> {
     let path = log.path().to_owned();
@@ -322,11 +315,7 @@ fn add_locked(
             })?,
         }
     } else {
-        let untimed = TimeArgs {
-            tsa_ca: None,
-            clock_tolerance: verify::DEFAULT_CLOCK_TOLERANCE,
-        };
-        let checked = check_against(&path, log.bytes(), report, log_trust, &untimed)?;
+        let checked = check_against(&path, log.bytes(), report, log_trust, opts);
         refuse_unless_intact(
             &checked,
             "nothing was added to it",
@@ -541,11 +530,7 @@ pub(crate) fn table(log: &LogReport) -> String {
         }
     }
     for f in &log.findings {
-        let level = match f.level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-            Level::Info => "info",
-        };
+        let level = f.level.name();
         let _ = writeln!(s, "  {level:7} {}", clean(&f.message));
     }
     s

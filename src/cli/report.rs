@@ -100,14 +100,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<u8> {
         window,
     });
     let mut report = verify::verify(open_input(archive)?, &opts, &mut builder)?;
-    let log = match log {
-        Some((path, bytes)) => {
-            let checked = super::log::check_against(&path, &bytes, &report, &log_trust, &args.time)?;
-            report.add_findings(checked.findings.clone());
-            Some(checked)
-        }
-        None => None,
-    };
+    let log = log.map(|(path, bytes)| super::log::fold_in(&path, &bytes, &mut report, &log_trust, &opts));
     let doc = builder.finish(&report, log.as_ref());
     let page = report::html::render(&doc, &Catalog::new(lang), offset);
     write_file(&args.html, page.as_bytes())?;

@@ -551,12 +551,7 @@ fn evidence(r: &Report) -> Evidence {
 
 fn finding_row(f: &Finding) -> FindingRow {
     FindingRow {
-        level: match f.level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-            Level::Info => "info",
-        }
-        .into(),
+        level: f.level.name().into(),
         kind: serde_json::to_value(f.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))

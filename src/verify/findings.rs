@@ -19,6 +19,17 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    /// The level's name, as `--json` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
 /// Kinds of finding, each mapped to a verdict class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

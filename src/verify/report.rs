@@ -168,6 +168,21 @@ impl Verifier<'_> {
 }
 
 impl Report {
+    /// Whether the archive ends where a stopped collection signed its last
+    /// checkpoint, intact, with nothing after it unproven: a known end, as
+    /// a seal is, but without one.
+    pub fn stopped_cleanly(&self) -> bool {
+        !self.sealed
+            && self.unproven_tar_bytes == 0
+            && self.unproven_members == 0
+            && self.proven.checkpoints > 0
+            && self.findings.iter().any(|f| f.kind == FindingKind::CollectionStopped)
+            && !self
+                .findings
+                .iter()
+                .any(|f| f.level == Level::Error || f.kind == FindingKind::Truncated)
+    }
+
     /// Add findings made outside the archive (the custody log's): an error
     /// among them makes the verdict `tampered`, as any error does.
     pub fn add_findings(&mut self, findings: Vec<Finding>) {
