@@ -11,10 +11,12 @@ pub mod custody_log;
 pub mod export;
 pub mod extract;
 pub mod format;
+pub mod profile;
 pub mod report;
 pub mod signer;
 pub mod source;
 pub mod tsa;
+pub mod units;
 pub mod verify;
 
 // The damage-surviving zstd frame reader is the verifier's; it keeps its

@@ -4,17 +4,14 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
 
-use custody::collect::{self, CollectOptions, Collector};
-use custody::custody_log::Actor;
-use custody::format::doc::{CaseInfo, PathText};
+use custody::collect;
+use custody::format::doc::PathText;
 use custody::signer::{self, Signer, TrustAnchors, PASSPHRASE_ENV};
-use custody::source::{self, WalkOptions};
+use custody::source;
 use custody::verify::{self, Level, Report, Verdict, VerifyOptions};
 
 mod cli;
@@ -66,8 +63,15 @@ enum Command {
         #[arg(long)]
         encrypt: bool,
     },
-    /// Collect PATHs (default: /etc and /var/log) into a signed archive.
-    Collect(CollectArgs),
+    /// Collect a profile's live state and files (default: devserver), or
+    /// PATHs, into a signed archive.
+    Collect(cli::collect::CollectArgs),
+    /// List the built-in collection profiles, or print one (its TOML).
+    Profiles {
+        /// Print this profile's TOML (a built-in name or a file).
+        #[arg(long, value_name = "NAME|FILE")]
+        show: Option<String>,
+    },
     /// Verify an archive's chain of custody.
     Verify {
         /// The archive, or `-` for standard input.
@@ -195,64 +199,6 @@ struct SigningArgs {
     agent_key: Option<PathBuf>,
 }
 
-#[derive(Args)]
-struct CollectArgs {
-    /// Files or directories to collect.
-    paths: Vec<PathBuf>,
-    /// Archive to write (must not exist), or `-` for standard output.
-    #[arg(long, short)]
-    output: PathBuf,
-    #[command(flatten)]
-    signing: SigningArgs,
-    /// Case reference.
-    #[arg(long)]
-    case: Option<String>,
-    /// Examiner name.
-    #[arg(long)]
-    examiner: Option<String>,
-    /// Evidence item identifier.
-    #[arg(long)]
-    evidence_id: Option<String>,
-    /// Free-form note.
-    #[arg(long)]
-    note: Option<String>,
-    /// Your organisation, for the custody log's `acquired` event.
-    #[arg(long)]
-    organization: Option<String>,
-    /// Where the evidence is (site, room, rack), for the custody log's `acquired` event.
-    #[arg(long)]
-    location: Option<String>,
-    /// Leave out paths matching this glob (matched against absolute paths; repeatable).
-    #[arg(long, value_name = "GLOB")]
-    exclude: Vec<String>,
-    /// Write a checkpoint after this many tar bytes.
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = cli::units::parse_size)]
-    checkpoint_bytes: u64,
-    /// Write a checkpoint after this many members.
-    #[arg(long, default_value_t = collect::DEFAULT_CHECKPOINT_MEMBERS, value_parser = clap::value_parser!(u64).range(1..=collect::MAX_CHECKPOINT_MEMBERS))]
-    checkpoint_members: u64,
-    /// Write a checkpoint after this many seconds.
-    #[arg(long, default_value_t = collect::DEFAULT_CHECKPOINT_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
-    checkpoint_seconds: u64,
-    /// Descend into other mounted filesystems below the sources.
-    #[arg(long)]
-    cross_filesystems: bool,
-    /// zstd compression level (1-19).
-    #[arg(long, default_value_t = collect::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
-    level: i32,
-    /// Compression threads, 1-4 (default: one per CPU, at most 4).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=collect::MAX_THREADS as i64))]
-    threads: Option<u32>,
-    /// No progress on stderr.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Countersign each checkpoint's signature with this RFC 3161
-    /// time-stamping authority (http:// or https://). Its tokens go into the
-    /// archive; if it fails, the failure is recorded and collection goes on.
-    #[arg(long, value_name = "URL")]
-    tsa: Option<String>,
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -263,7 +209,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Keygen { output, comment, encrypt } => keygen(&output, &comment, encrypt),
-        Command::Collect(args) => run_collect(args),
+        Command::Collect(args) => cli::collect::run(args),
+        Command::Profiles { show } => cli::collect::profiles(show.as_deref()),
         Command::Verify {
             archive,
             trust,
@@ -379,342 +326,6 @@ fn load_signer(args: &SigningArgs) -> anyhow::Result<Option<Signer>> {
     }
     Ok(None)
 }
-
-/// Refuse an output inside a collected tree: custody never writes into the evidence.
-fn check_output_outside(output: &Path, sources: &[PathBuf]) -> anyhow::Result<()> {
-    let abs = source::absolute(output)?;
-    let parent = abs.parent().unwrap_or(Path::new("/"));
-    let parent = std::fs::canonicalize(parent).with_context(|| {
-        format!(
-            "the output directory {} does not exist; create it or choose another --output",
-            parent.display()
-        )
-    })?;
-    for s in sources {
-        let src = std::fs::canonicalize(s).unwrap_or_else(|_| s.clone());
-        if parent.starts_with(&src) {
-            return Err(anyhow!(
-                "the output {} lies inside the collected tree {}: custody never writes into the evidence. Write the archive to another disk, or stream it off the host with `--output -`.",
-                output.display(),
-                s.display()
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn run_collect(args: CollectArgs) -> anyhow::Result<u8> {
-    let sources: Vec<PathBuf> = if args.paths.is_empty() {
-        vec!["/etc".into(), "/var/log".into()]
-    } else {
-        args.paths.clone()
-    };
-    for s in &sources {
-        std::fs::symlink_metadata(s)
-            .with_context(|| format!("source {} cannot be examined; check the path (nothing was written)", s.display()))?;
-    }
-    let mut builder = globset::GlobSetBuilder::new();
-    for g in &args.exclude {
-        builder.add(globset::Glob::new(g).with_context(|| format!("--exclude {g:?} is not a valid glob"))?);
-    }
-    let to_stdout = args.output.as_os_str() == "-";
-    if to_stdout && io::stdout().is_terminal() {
-        return Err(anyhow!("refusing to write a binary archive to a terminal; redirect it (`> case.tar.zst`) or pipe it (`| ssh host 'cat > case.tar.zst'`)"));
-    }
-    if !to_stdout {
-        check_output_outside(&args.output, &sources)?;
-        // Refused now rather than after a whole collection: a new archive
-        // starts a new custody log, and never takes over another's.
-        let log = custody::custody_log::log_path(&args.output);
-        if std::fs::symlink_metadata(&args.output).is_err() && std::fs::symlink_metadata(&log).is_ok() {
-            return Err(anyhow!(
-                "the custody log {} already exists, left by another archive of that name; nothing was collected. Move it away (it may be evidence of that archive's history) or choose another --output",
-                log.display()
-            ));
-        }
-    }
-    let tsa = args.tsa.as_deref().map(custody::tsa::Client::new).transpose()?;
-    let mut signer = load_signer(&args.signing)?.unwrap_or_else(Signer::ephemeral);
-    let uid = rustix::process::geteuid();
-    if !uid.is_root() {
-        eprintln!(
-            "custody: warning: running as uid {}, not root: files only root may read (/etc/shadow, /var/log/btmp, private keys, other users' homes) will be recorded as failures, not collected. Run as root for a complete capture.",
-            uid.as_raw()
-        );
-    }
-    let mut never_collect = Vec::new();
-    let out: Box<dyn Write + Send> = if to_stdout {
-        Box::new(io::BufWriter::with_capacity(1 << 20, io::stdout()))
-    } else {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&args.output)
-            .with_context(|| {
-                format!(
-                    "cannot create the archive {}; it must not exist already and its directory must be writable",
-                    args.output.display()
-                )
-            })?;
-        use std::os::unix::fs::MetadataExt;
-        let m = f.metadata()?;
-        never_collect.push((m.dev(), m.ino()));
-        Box::new(io::BufWriter::with_capacity(1 << 20, f))
-    };
-    let opts = CollectOptions {
-        sources: sources.clone(),
-        walk: WalkOptions {
-            excludes: builder.build()?,
-            one_file_system: !args.cross_filesystems,
-            never_collect,
-        },
-        exclude_patterns: args.exclude.clone(),
-        case: CaseInfo {
-            case: args.case.clone(),
-            examiner: args.examiner.clone(),
-            evidence_id: args.evidence_id.clone(),
-            note: args.note.clone(),
-        },
-        checkpoint_bytes: args.checkpoint_bytes,
-        checkpoint_members: args.checkpoint_members,
-        checkpoint_seconds: args.checkpoint_seconds,
-        zstd_level: args.level,
-        threads: args.threads.map_or_else(collect::default_threads, |n| n as usize),
-        stop: Some(stop_on_signals()?),
-        tsa: tsa.clone(),
-    };
-    let fingerprint = signer::fingerprint(&signer.public_key());
-    if signer.source_name() == "ephemeral" && !args.quiet {
-        eprintln!("custody: no --key or --agent given: signing with an ephemeral key made for this collection.");
-        eprintln!("custody: write its fingerprint on the custody form: {fingerprint}");
-    }
-    let mut progress = cli::progress::CollectProgress::new(!args.quiet && io::stderr().is_terminal(), &sources, &opts.walk);
-    let started = std::time::Instant::now();
-    let started_at = collect::now_rfc3339().0;
-    let result = Collector::start(out, &mut signer, opts, &mut progress).and_then(|c| c.run());
-    progress.done();
-    let (summary, mut out) = result.map_err(|e| {
-        anyhow!(e).context("the collection stopped before its seal. The partial archive is evidence: `custody verify` proves it up to its last checkpoint. Check free space or the receiving end of the pipe, then collect again")
-    })?;
-    out.flush()?;
-    drop(out);
-    let mut report = String::new();
-    use std::fmt::Write as _;
-    let _ = writeln!(
-        report,
-        "archive      {}",
-        if to_stdout {
-            "(standard output)".to_string()
-        } else {
-            args.output.display().to_string()
-        }
-    );
-    if let Some(why) = &summary.stopped {
-        let _ = writeln!(
-            report,
-            "STOPPED      {why}: a final signed checkpoint covers everything written; the archive verifies as incomplete"
-        );
-    }
-    let _ = writeln!(report, "archive sha256 {}", summary.archive_sha256);
-    let _ = writeln!(report, "chain        {}", summary.chain);
-    let _ = writeln!(report, "signer       {fingerprint} ({})", signer.source_name());
-    let _ = writeln!(report, "archive id   {}", summary.archive_id);
-    let _ = writeln!(
-        report,
-        "members      {} ({} of content), {}, {}, {} skipped",
-        summary.totals.evidence_members,
-        cli::units::human_bytes(summary.totals.content_bytes),
-        cli::units::count(summary.checkpoints, "checkpoint", "checkpoints"),
-        cli::units::count(summary.totals.failures, "recorded failure", "recorded failures"),
-        summary.totals.skipped
-    );
-    if summary.totals.failures > 0 {
-        let _ = writeln!(
-            report,
-            "FAILURES     {}: recorded in the archive with the reason, but not collected whole:",
-            summary.totals.failures
-        );
-        for (path, status, detail) in &summary.failures {
-            let detail = detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
-            let line: String = format!("{path} ({status}{detail})")
-                .chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect();
-            let _ = writeln!(report, "  {line}");
-        }
-        let named = summary.failures.len() as u64;
-        if summary.totals.failures > named {
-            let _ = writeln!(
-                report,
-                "  ... and {} more: `custody verify ARCHIVE --all` lists every one",
-                summary.totals.failures - named
-            );
-        }
-    }
-    let elapsed = started.elapsed();
-    let rate = (summary.totals.content_bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64;
-    let _ = writeln!(
-        report,
-        "elapsed      {} ({}/s of content; archive {})",
-        cli::units::human_duration(elapsed),
-        cli::units::human_bytes(rate),
-        cli::units::human_bytes(summary.archive_bytes)
-    );
-    if let Some(url) = &summary.timestamps.url {
-        let failed = summary.timestamps.failed.len();
-        let _ = writeln!(
-            report,
-            "timestamps   {} tokens from {url}{}",
-            summary.timestamps.obtained,
-            if failed == 0 {
-                String::new()
-            } else {
-                format!(", {failed} checkpoints NOT stamped (recorded in the archive; see the warnings above)")
-            }
-        );
-    }
-    if to_stdout {
-        eprint!("{report}");
-    } else {
-        let name = args
-            .output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let sidecar = sidecar_path(&args.output);
-        std::fs::write(&sidecar, format!("{}  {name}\n", summary.archive_sha256)).with_context(|| {
-            format!(
-                "the archive is complete, but its checksum file {} could not be written",
-                sidecar.display()
-            )
-        })?;
-        let actor = Actor {
-            name: args.examiner.clone().unwrap_or_else(login_name),
-            role: Some("collector".into()),
-            organization: args.organization.clone(),
-        };
-        let (log, head) = cli::log::write_acquired(&args.output, &mut signer, &summary, actor, args.location.clone(), tsa.as_ref())
-            .context("the archive is complete, but its custody log could not be written; record the acquisition with `custody log add ARCHIVE --event acquired`")?;
-        let mut o = io::stdout().lock();
-        write!(o, "{report}")?;
-        writeln!(o, "sidecar      {}", sidecar.display())?;
-        writeln!(o, "custody log  {} (acquired; head {head})", log.display())?;
-        let receipt = receipt_path(&args.output);
-        let form = CustodyForm {
-            args: &args,
-            summary: &summary,
-            fingerprint: &fingerprint,
-            signer_source: signer.source_name(),
-            started_at: &started_at,
-            log_head: &head,
-        };
-        std::fs::write(&receipt, form.text()).with_context(|| {
-            format!(
-                "the archive is complete, but its receipt {} could not be written",
-                receipt.display()
-            )
-        })?;
-        writeln!(o, "receipt      {} (the values for the custody form)", receipt.display())?;
-    }
-    Ok(if summary.stopped.is_some() {
-        exit::COLLECTION_STOPPED
-    } else {
-        exit::OK
-    })
-}
-
-/// `ARCHIVE.receipt`, beside a file output.
-fn receipt_path(archive: &Path) -> PathBuf {
-    let mut name = archive.as_os_str().to_owned();
-    name.push(".receipt");
-    PathBuf::from(name)
-}
-
-/// What the responder copies onto the custody form, as collect knows it.
-struct CustodyForm<'a> {
-    args: &'a CollectArgs,
-    summary: &'a collect::CollectSummary,
-    fingerprint: &'a str,
-    signer_source: &'a str,
-    started_at: &'a str,
-    log_head: &'a str,
-}
-
-impl CustodyForm<'_> {
-    fn text(&self) -> String {
-        use std::fmt::Write as _;
-        let (a, s) = (self.args, self.summary);
-        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-        let name = a.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut t = String::from("custody collection receipt: the values for the chain-of-custody form\n\n");
-        for (label, value) in [
-            ("archive", name),
-            ("archive sha256", s.archive_sha256.clone()),
-            ("final chain", s.chain.clone()),
-            ("archive id", s.archive_id.clone()),
-            ("signer", format!("{} ({} key)", self.fingerprint, self.signer_source)),
-            ("case", or_dash(&a.case)),
-            ("evidence id", or_dash(&a.evidence_id)),
-            ("examiner", or_dash(&a.examiner)),
-            ("organization", or_dash(&a.organization)),
-            ("location", or_dash(&a.location)),
-            ("started", format!("{} (this host's clock)", self.started_at)),
-            ("ended", format!("{} (this host's clock)", collect::now_rfc3339().0)),
-            ("evidence members", s.totals.evidence_members.to_string()),
-            ("content bytes", s.totals.content_bytes.to_string()),
-            ("recorded failures", s.totals.failures.to_string()),
-            ("skipped entries", s.totals.skipped.to_string()),
-            ("stopped early", s.stopped.clone().unwrap_or_else(|| "no (sealed)".into())),
-            ("custody log head", self.log_head.to_owned()),
-        ] {
-            let _ = writeln!(t, "{label:<18} {value}");
-        }
-        t
-    }
-}
-
-/// Who runs this process, for the `acquired` event when no --examiner is given.
-fn login_name() -> String {
-    ["LOGNAME", "USER"]
-        .into_iter()
-        .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
-        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
-}
-
-/// A flag that SIGINT, SIGTERM and SIGHUP set to their number, so that the
-/// collector stops with a final signed checkpoint. A second such signal
-/// more than [`SAME_STOP`] after the first exits at once (code 130),
-/// without that checkpoint, and says so; copies that arrive together (as
-/// `timeout` and some supervisors send one to the process and one to its
-/// group) count as one.
-fn stop_on_signals() -> anyhow::Result<Arc<AtomicUsize>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let stop = Arc::new(AtomicUsize::new(0));
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-    let flag = Arc::clone(&stop);
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        let mut first: Option<std::time::Instant> = None;
-        for signal in signals.forever() {
-            match first {
-                None => {
-                    first = Some(std::time::Instant::now());
-                    flag.store(signal as usize, std::sync::atomic::Ordering::SeqCst);
-                }
-                Some(at) if at.elapsed() < SAME_STOP => {}
-                Some(_) => {
-                    eprintln!(
-                        "custody: a second stop signal ({signal}): aborting at once, WITHOUT the final signed checkpoint. The archive verifies as incomplete up to its last checkpoint."
-                    );
-                    std::process::exit(130);
-                }
-            }
-        }
-    })?;
-    Ok(stop)
-}
-
-/// Stop signals closer together than this are one request to stop.
-const SAME_STOP: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn trust_anchors(t: &TrustArgs) -> anyhow::Result<TrustAnchors> {
     trust_anchors_for(&t.keys, &t.allowed_signers, &t.fingerprints, custody::format::SIGNATURE_NAMESPACE)

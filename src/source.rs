@@ -165,9 +165,32 @@ pub enum WalkItem {
     Skipped {
         /// Archive path it would have had.
         archive_path: Vec<u8>,
-        /// Reason.
+        /// Reason, in words.
         reason: String,
+        /// Which rule passed it over.
+        why: Skip,
     },
+}
+
+/// Why the walk passed an entry over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Its archive path is under `.custody/`.
+    Reserved,
+    /// An exclusion glob matched it (nothing under it was examined).
+    Excluded,
+    /// A regular file of `size` bytes over its source's size cap.
+    Capped {
+        /// Its size when examined.
+        size: u64,
+    },
+    /// `statx` failed (vanished, no permission).
+    Unexaminable,
+    /// It is the archive being written.
+    Archive,
+    /// A directory that could not be listed: its contents are not collected
+    /// (its own member follows).
+    Unlistable,
 }
 
 /// A filesystem entry to archive.
@@ -264,10 +287,76 @@ impl SourceEntry {
 pub struct WalkOptions {
     /// Exclusion globs, matched against absolute paths.
     pub excludes: GlobSet,
+    /// Why each glob of `excludes` leaves its matches out, by the glob's
+    /// index; a glob without one is `--exclude`'s.
+    pub exclude_reasons: Vec<String>,
+    /// Size caps: regular files larger than a cap are recorded as skipped,
+    /// with the reason, and not read.
+    pub caps: Vec<SizeCap>,
     /// Stay on the filesystem of each source.
     pub one_file_system: bool,
     /// `(dev, ino)` of files never to collect (the archive being written).
     pub never_collect: Vec<(u64, u64)>,
+}
+
+/// A size cap on the regular files under one source root, as a profile
+/// sets it for content that is not a log.
+#[derive(Debug, Clone)]
+pub struct SizeCap {
+    /// The source root it applies to, absolute, exactly as walked.
+    pub root: PathBuf,
+    /// Largest size collected, in bytes.
+    pub max: u64,
+    /// Files collected whatever their size (logs, shell histories),
+    /// matched against absolute paths.
+    pub keep: GlobSet,
+    /// Who set the cap, for the skip's reason: `area "homes" of profile devserver`.
+    pub origin: String,
+}
+
+impl SizeCap {
+    /// Why `size` bytes at `path` are not collected, if they are not.
+    pub fn refuses(&self, path: &Path, size: u64) -> Option<String> {
+        (size > self.max && !self.keep.is_match(path)).then(|| {
+            format!(
+                "larger ({}) than the {} cap of {}; not read",
+                crate::units::human_bytes(size),
+                crate::units::human_bytes(self.max),
+                self.origin
+            )
+        })
+    }
+}
+
+impl WalkOptions {
+    /// Walk everything under the sources, staying on each source's
+    /// filesystem.
+    pub fn new() -> Self {
+        WalkOptions {
+            excludes: GlobSet::empty(),
+            exclude_reasons: Vec::new(),
+            caps: Vec::new(),
+            one_file_system: true,
+            never_collect: Vec::new(),
+        }
+    }
+
+    /// Why `path` is excluded, if it is.
+    pub fn excluded(&self, path: &Path) -> Option<String> {
+        let first = self.excludes.matches(path).into_iter().min()?;
+        Some(
+            self.exclude_reasons
+                .get(first)
+                .cloned()
+                .unwrap_or_else(|| "excluded by --exclude".into()),
+        )
+    }
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What the walk counted on its way.
@@ -339,6 +428,13 @@ fn list_dir(dir: Option<&OwnedFd>, name: &[u8], stats: &mut WalkStats) -> std::i
     Ok((fd, names))
 }
 
+/// The names in the directory at `path` (absolute), sorted by their bytes,
+/// listed as the walk lists directories: `O_NOATIME` where the kernel
+/// allows it, and never through a symlink at `path` itself.
+pub fn list_names(path: &Path) -> std::io::Result<Vec<Vec<u8>>> {
+    list_dir(None, path.as_os_str().as_bytes(), &mut WalkStats::default()).map(|(_, names)| names)
+}
+
 /// Walk `sources` in order, calling `visit` for every item. Sources must exist
 /// (checked by the caller before the archive is started). An error from
 /// `visit` ends the walk at once and is returned.
@@ -372,6 +468,7 @@ pub fn walk(
         let root = absolute(src)?;
         let root_name = root.as_os_str().as_bytes().to_vec();
         let root_dev = statx_at(None, &root_name).map(|m| m.dev).ok();
+        let cap = opts.caps.iter().find(|c| c.root == root);
         let mut stack: Vec<Level> = Vec::new();
         let mut next: Option<(Option<Arc<OwnedFd>>, PathBuf, Vec<u8>)> = Some((None, root.clone(), root_name));
         loop {
@@ -400,13 +497,15 @@ pub fn walk(
                 visit(WalkItem::Skipped {
                     archive_path,
                     reason: reason.into(),
+                    why: Skip::Reserved,
                 })?;
                 continue;
             }
-            if opts.excludes.is_match(&path) {
+            if let Some(reason) = opts.excluded(&path) {
                 visit(WalkItem::Skipped {
                     archive_path,
-                    reason: "excluded by --exclude".into(),
+                    reason,
+                    why: Skip::Excluded,
                 })?;
                 continue;
             }
@@ -417,7 +516,11 @@ pub fn walk(
                         Some(libc::ENOENT) => format!("vanished before it could be examined: {e}"),
                         _ => format!("could not be examined: {e}"),
                     };
-                    visit(WalkItem::Skipped { archive_path, reason })?;
+                    visit(WalkItem::Skipped {
+                        archive_path,
+                        reason,
+                        why: Skip::Unexaminable,
+                    })?;
                     continue;
                 }
             };
@@ -425,6 +528,15 @@ pub fn walk(
                 visit(WalkItem::Skipped {
                     archive_path,
                     reason: "the archive being written".into(),
+                    why: Skip::Archive,
+                })?;
+                continue;
+            }
+            if let Some(reason) = cap.filter(|_| metadata.is_file()).and_then(|c| c.refuses(&path, metadata.size)) {
+                visit(WalkItem::Skipped {
+                    archive_path,
+                    reason,
+                    why: Skip::Capped { size: metadata.size },
                 })?;
                 continue;
             }
@@ -452,6 +564,7 @@ pub fn walk(
                     visit(WalkItem::Skipped {
                         archive_path,
                         reason: format!("cannot be read by the walk (its contents are not collected): {e}"),
+                        why: Skip::Unlistable,
                     })?;
                     visit(WalkItem::Entry(entry))?;
                 }
@@ -483,11 +596,7 @@ mod tests {
     use super::*;
 
     fn opts() -> WalkOptions {
-        WalkOptions {
-            excludes: GlobSet::empty(),
-            one_file_system: true,
-            never_collect: Vec::new(),
-        }
+        WalkOptions::new()
     }
 
     /// What a walk reports, as `E`ntry, `U`nfinished or `S`kipped and the

@@ -10,10 +10,6 @@ use std::path::Path;
 
 use common::*;
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
-}
-
 /// Set a path's own mtime, without following a symlink.
 fn set_own_mtime(path: &Path, secs: i64, nanos: i64) {
     let t = rustix::fs::Timespec {

@@ -17,18 +17,6 @@ use common::tree::{differences, snapshot, Facts};
 use common::*;
 use rustix::fs::{AtFlags, Timestamps, CWD};
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
-}
-
-/// Print a visible note and say whether to go on.
-fn needs_root(what: &str) -> bool {
-    if !is_root() {
-        eprintln!("SKIPPED (not root): {what}");
-    }
-    is_root()
-}
-
 /// Set mtime (and atime) without following a symlink.
 fn set_mtime(path: &Path, secs: i64, nanos: i64) {
     let t = rustix::fs::Timespec {
@@ -443,19 +431,6 @@ fn pseudo_files_are_stored_with_their_content_and_io_errors_are_recorded() {
 }
 
 /// A tmpfs mounted at `at` with `options`, unmounted on drop.
-struct Mount(PathBuf);
-impl Mount {
-    fn tmpfs(at: &Path, options: &str) -> Mount {
-        std::fs::create_dir_all(at).unwrap();
-        sh(Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at));
-        Mount(at.to_path_buf())
-    }
-}
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn other_filesystems_are_recorded_and_not_crossed_unless_asked() {

@@ -15,7 +15,7 @@ use custody::collect::Progress;
 use custody::source::{self, WalkOptions};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
-use super::units::{human_bytes, human_duration};
+use super::units::{grouped, human_bytes, human_duration};
 
 /// How often the bars redraw on their own, so rate and spinner move while
 /// one large file or frame is read.
@@ -264,19 +264,6 @@ fn terminal_width() -> usize {
     console::Term::stderr().size().1 as usize
 }
 
-/// `12,345`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `path` in at most `width` characters: control characters (a newline or
 /// an escape in a file name would break the line or drive the terminal)
 /// become `?`, and a path too long loses its middle to `…`, keeping the
@@ -399,14 +386,6 @@ mod tests {
         let opts = custody::collect::CollectOptions::new(vec![dir.path().to_path_buf()]);
         let got = pre_scan(&opts.sources, &opts.walk, &AtomicBool::new(true), |_| {}).unwrap();
         assert_eq!(got, None);
-    }
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(12_345), "12,345");
-        assert_eq!(grouped(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -74,6 +74,33 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
         self.segment_members.push(entry);
     }
 
+    /// Write `data` as the custody member `.custody/live/NAME`
+    /// ([`crate::format::LIVE_DIR`]): a statement of the collector about the
+    /// live host (the profile it followed, a live-response document, a
+    /// command's record or output). Call it between [`Collector::start`] and
+    /// [`Collector::run`]; `secs` is the member's mtime (when the statement
+    /// was made). The member is listed, digested and signed like every
+    /// custody member.
+    ///
+    /// # Panics
+    /// If NAME is not one or more `/`-separated parts of ASCII letters,
+    /// digits, `.`, `_` and `-`, none empty or starting with `.`.
+    pub fn write_live(&mut self, name: &str, data: &[u8], secs: i64) -> Result<(), CollectError> {
+        let fine = !name.is_empty()
+            && name.split('/').all(|part| {
+                !part.is_empty() && !part.starts_with('.') && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+        assert!(fine, "{name:?} is not a live member name");
+        self.write_custody_member(&format!("{}{name}", crate::format::LIVE_DIR), data, secs)
+    }
+
+    /// Sign everything written so far in a checkpoint now: after the live
+    /// response, so that the most volatile evidence is proven even if the
+    /// walk that follows is cut short.
+    pub fn checkpoint_now(&mut self) -> Result<(), CollectError> {
+        self.checkpoint(None, None)
+    }
+
     pub(super) fn write_custody_member(&mut self, path: &str, data: &[u8], secs: i64) -> Result<(), CollectError> {
         let header = doc::custody_member_header(path, data.len() as u64, secs);
         let m = Member {

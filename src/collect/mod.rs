@@ -143,11 +143,7 @@ impl CollectOptions {
     pub fn new(sources: Vec<PathBuf>) -> Self {
         CollectOptions {
             sources,
-            walk: WalkOptions {
-                excludes: globset::GlobSet::empty(),
-                one_file_system: true,
-                never_collect: Vec::new(),
-            },
+            walk: WalkOptions::new(),
             exclude_patterns: Vec::new(),
             case: doc::CaseInfo::default(),
             checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,

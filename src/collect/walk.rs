@@ -173,7 +173,7 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
         match item {
             WalkItem::Entry(e) => self.archive_entry(&e),
             WalkItem::Unfinished(e) => self.archive_unfinished_dir(&e),
-            WalkItem::Skipped { archive_path, reason } => {
+            WalkItem::Skipped { archive_path, reason, .. } => {
                 self.totals.skipped += 1;
                 self.segment_doc_bytes += 2 * archive_path.len() as u64 + reason.len() as u64 + 64;
                 self.segment_skipped.push(SkippedEntry {

@@ -11,6 +11,10 @@ pub mod timestamp;
 pub const FORMAT_ID: &str = "custody/1";
 /// Directory inside the archive that holds custody's own members.
 pub const CUSTODY_DIR: &str = ".custody/";
+/// Where the collector's statements about the live host go (the profile it
+/// followed, live-response documents, command runs): custody members, an
+/// addition to version 1 (docs/FORMAT.md §17).
+pub const LIVE_DIR: &str = ".custody/live/";
 /// SSHSIG namespace of checkpoint signatures (`ssh-keygen -Y verify -n`).
 pub const SIGNATURE_NAMESPACE: &str = "custody-checkpoint-v1@custody";
 /// Upper bound on a custody document a verifier will read into memory.

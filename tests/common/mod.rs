@@ -295,3 +295,34 @@ pub fn extract_trusted(archive: &Path, out: &Path, key: &Path) -> Output {
     assert_eq!(code(&o), 0, "{}", text(&o));
     o
 }
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+/// Print a visible note and say whether to go on.
+pub fn needs_root(what: &str) -> bool {
+    if !is_root() {
+        eprintln!("SKIPPED (not root): {what}");
+    }
+    is_root()
+}
+
+/// A filesystem mounted for a test, unmounted when dropped.
+pub struct Mount(PathBuf);
+impl Mount {
+    /// A tmpfs at `at` (created) with these mount options.
+    pub fn tmpfs(at: &Path, options: &str) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        let o = run(Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at));
+        assert!(o.status.success(), "mount: {}", text(&o));
+        Mount(at.to_path_buf())
+    }
+}
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

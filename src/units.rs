@@ -5,7 +5,7 @@
 /// `MB`, ... are read as the same binary units, which is what `ls -h` and
 /// `du -h` show), with or without a space. `256M`, `256 MiB` and
 /// `268435456` are the same size.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
@@ -32,8 +32,32 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is out of range: give at least 1 byte and at most 16 EiB"))
 }
 
+/// A duration as a profile or the command line gives it: seconds, with an
+/// optional fraction, and an optional unit `ms`, `s`, `m`/`min` or `h`.
+/// `30`, `30s`, `1.5 s`, `2m` and `500ms` are all durations.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: write seconds (30, 30s, 1.5s) or minutes (2m)"))?;
+    let scale = match unit.trim() {
+        "" | "s" | "sec" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("{text:?}: unknown duration unit {other:?}; use ms, s, m or h")),
+    };
+    let secs = n * scale;
+    if !(secs > 0.0 && secs <= 7.0 * 86_400.0) {
+        return Err(format!("{text:?} is out of range: give more than 0 and at most a week"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// `1.5 GiB`, `512 B`: binary units with three significant digits.
-pub(crate) fn human_bytes(n: u64) -> String {
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = n as f64;
     let mut unit = 0;
@@ -50,7 +74,7 @@ pub(crate) fn human_bytes(n: u64) -> String {
 }
 
 /// `0.42 s`, `3 min 07 s`, `2 h 05 min`.
-pub(crate) fn human_duration(d: std::time::Duration) -> String {
+pub fn human_duration(d: std::time::Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{:.2} s", d.as_secs_f64()),
@@ -59,8 +83,21 @@ pub(crate) fn human_duration(d: std::time::Duration) -> String {
     }
 }
 
+/// `12,345`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `1 checkpoint`, `3 checkpoints`.
-pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -85,6 +122,33 @@ mod tests {
         for bad in ["", "M", "1.5G", "-1", "0", "12X", "99999999999T"] {
             assert!(parse_size(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        use std::time::Duration;
+        for (text, want) in [
+            ("30", Duration::from_secs(30)),
+            ("30s", Duration::from_secs(30)),
+            ("1.5 s", Duration::from_millis(1500)),
+            ("2m", Duration::from_secs(120)),
+            ("2 min", Duration::from_secs(120)),
+            ("500ms", Duration::from_millis(500)),
+            ("1h", Duration::from_secs(3600)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        for bad in ["", "s", "0", "-1s", "1.2.3", "5 days", "8000m"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(12_345), "12,345");
+        assert_eq!(grouped(1_234_567), "1,234,567");
     }
 
     #[test]
