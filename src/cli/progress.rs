@@ -269,26 +269,61 @@ fn terminal_width() -> usize {
 /// become `?`, and a path too long loses its middle to `…`, keeping the
 /// file name, or as much of its end as fits.
 pub(crate) fn shorten(path: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
     let chars: Vec<char> = path.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
-    if chars.len() <= width {
+    let cols = |c: &char| c.width().unwrap_or(0);
+    if chars.iter().map(cols).sum::<usize>() <= width {
         return chars.into_iter().collect();
     }
     if width == 0 {
         return String::new();
     }
     let keep = width - 1;
-    let name = chars.iter().rev().take_while(|&&c| c != '/').count() + 1;
+    let name: usize = chars.iter().rev().take_while(|&&c| c != '/').map(cols).sum::<usize>() + 1;
     let tail = name.min(keep).max(keep - keep / 3);
     let head = keep - tail;
-    let mut out: String = chars[..head].iter().collect();
+    // Whole characters only: a wide one that does not fit leaves a column free.
+    let take = |it: &mut dyn Iterator<Item = &char>, budget: usize| {
+        let mut used = 0;
+        let mut out = Vec::new();
+        for c in it {
+            if used + cols(c) > budget {
+                break;
+            }
+            used += cols(c);
+            out.push(*c);
+        }
+        out
+    };
+    let front = take(&mut chars.iter(), head);
+    let mut back = take(&mut chars.iter().rev(), tail);
+    back.reverse();
+    let mut out: String = front.into_iter().collect();
     out.push('…');
-    out.extend(&chars[chars.len() - tail..]);
+    out.extend(back);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_characters_count_as_two_columns() {
+        use unicode_width::UnicodeWidthStr;
+        let path = "/home/山田/プロジェクト/顧客データ/エクスポート結果.csv";
+        assert_eq!(shorten(path, 200), path);
+        for width in [10, 21, 30, 41] {
+            let s = shorten(path, width);
+            assert!(
+                s.width() <= width && s.width() >= width - 1,
+                "{width}: {s} is {} columns",
+                s.width()
+            );
+            assert_eq!(s.matches('…').count(), 1, "{s}");
+            assert!(path.ends_with(s.split('…').nth(1).unwrap()), "{s}");
+        }
+    }
 
     #[test]
     fn a_short_path_is_left_whole() {
