@@ -155,6 +155,11 @@ impl Progress for CollectProgress {
     }
     fn member(&mut self, _path: &[u8], _content_bytes: u64) {}
     fn checkpoint(&mut self, _seq: u64, _tar_bytes: u64) {}
+    fn live(&mut self, what: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(shorten(what, terminal_width().saturating_sub(SCANNING_COLS)));
+        }
+    }
     fn timestamp(&mut self, seq: u64, failed: Option<&str>) {
         // A warning, shown even with --quiet: the archive lacks trusted time there.
         if let Some(why) = failed {

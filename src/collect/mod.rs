@@ -93,6 +93,9 @@ pub trait Progress {
     fn member(&mut self, path: &[u8], content_bytes: u64);
     /// A checkpoint was signed.
     fn checkpoint(&mut self, seq: u64, tar_bytes: u64);
+    /// The live response moved on to `what` (a step or a command), before
+    /// the walk; empty when it is over.
+    fn live(&mut self, _what: &str) {}
     /// The TSA's answer for checkpoint `seq` was written: a token, or, with
     /// `failed`, why there is none (the collection goes on either way).
     fn timestamp(&mut self, _seq: u64, _failed: Option<&str>) {}
