@@ -107,10 +107,9 @@ pub struct CommandRun {
 }
 
 /// Run `spec` once and record what happened. It never fails and never
-/// blocks much longer than the timeout: at most the timeout plus
-/// [`TERM_GRACE`](watch::TERM_GRACE), [`KILL_GRACE`](watch::KILL_GRACE) and
-/// [`PIPE_GRACE`](watch::PIPE_GRACE) (5 s), plus the time hashing the
-/// executable takes.
+/// blocks much longer than the timeout: at most the timeout plus 5 s (1 s
+/// from SIGTERM to SIGKILL, 2 s for the process to die, 2 s for its output
+/// to end), plus the time hashing the executable takes.
 pub fn run(spec: &CommandSpec, max_output: usize) -> CommandRun {
     let (started, started_secs) = crate::collect::now_rfc3339();
     let env = environment();
@@ -152,7 +151,7 @@ fn start_and_watch(
         Ok(c) => c,
         Err(e) => {
             let e = format!("could not start {}: {e}", pinned.facts.path);
-            rec.executable = Some(pinned.facts);
+            rec.executable = Some(pinned.into_facts());
             return finish(rec, "not-run", Some(e), started_secs, Vec::new(), Vec::new());
         }
     };
@@ -162,7 +161,9 @@ fn start_and_watch(
         rec.notes
             .push("the executable's size, mtime or ctime changed between hashing and the start".into());
     }
-    rec.executable = Some(pinned.facts);
+    // Closes the descriptor now: left open for a script, a command started
+    // by another thread meanwhile would inherit it.
+    rec.executable = Some(pinned.into_facts());
     let ended = watch::watch(child, clock, timeout, max_output);
     rec.duration_secs = clock.elapsed().as_secs_f64();
     let outcome = outcome(&ended);
@@ -229,18 +230,10 @@ fn new_record(spec: &CommandSpec, max_output: usize, started: String, env: &[(St
         reaped: false,
         signals_sent: Vec::new(),
         leftover_processes: Vec::new(),
-        stdout: empty_stream(),
-        stderr: empty_stream(),
+        stdout: StreamFacts::empty(),
+        stderr: StreamFacts::empty(),
         error: None,
         notes: Vec::new(),
-    }
-}
-
-fn empty_stream() -> StreamFacts {
-    StreamFacts {
-        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest([])),
-        complete: true,
-        ..StreamFacts::default()
     }
 }
 

@@ -186,6 +186,11 @@ impl Pinned {
         };
         self.facts.unchanged_at_exec = Some(now.is_ok_and(|m| Fingerprint::of(&m) == self.before));
     }
+
+    /// The facts, closing the file.
+    pub(super) fn into_facts(self) -> ExecutableFacts {
+        self.facts
+    }
 }
 
 /// Keep the descriptor off 0, 1 and 2, which the child's standard streams

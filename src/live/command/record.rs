@@ -153,6 +153,17 @@ pub(super) struct StreamFacts {
     pub read_error: Option<String>,
 }
 
+impl StreamFacts {
+    /// A stream with nothing in it, complete: a command that did not run.
+    pub(super) fn empty() -> Self {
+        StreamFacts {
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest([])),
+            complete: true,
+            ..StreamFacts::default()
+        }
+    }
+}
+
 /// `mode & 0o7777` as four octal digits.
 pub(super) fn mode_text(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)

@@ -116,7 +116,7 @@ pub(super) fn watch(mut child: Child, started: Instant, timeout: Duration, max_o
             // stop it now rather than risk waiting on it for ever.
             w.signal(Signal::KILL, "watch-failed");
             w.reap(KILL_GRACE);
-            let nothing = (Vec::new(), StreamFacts::default());
+            let nothing = (Vec::new(), StreamFacts::empty());
             w.ended(
                 nothing.clone(),
                 nothing,
@@ -182,6 +182,7 @@ impl Watch {
                     // Every watcher is gone without a word: nothing more can come.
                     self.notes.push("the run's watcher threads stopped unexpectedly".into());
                     if phase != Phase::Draining {
+                        self.signal(Signal::KILL, "watch-failed");
                         self.abandon_process();
                     }
                     return;
