@@ -34,6 +34,15 @@ fn gone(pid: u64) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether `pid` is dead: gone, or a zombie waiting for its new parent
+/// (init, for an orphan) to reap it.
+fn dead(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -245,12 +254,13 @@ fn a_background_child_holding_the_pipes_does_not_hold_up_the_run() {
     assert_eq!(doc["signals_sent"][0]["reason"], "leftover");
     assert_eq!(doc["stdout"]["complete"], true);
     let sleeper = leftovers[0]["pid"].as_u64().unwrap();
-    // Killed; its parent (the shell) is gone, so init reaps it: allow a moment.
+    // Killed; its parent (the shell) is gone, so init reaps it: allow a
+    // moment for the signal to land.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !gone(sleeper) && Instant::now() < deadline {
+    while !dead(sleeper) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(gone(sleeper), "the left-over sleep {sleeper} survived");
+    assert!(dead(sleeper), "the left-over sleep {sleeper} survived");
 }
 
 #[test]
