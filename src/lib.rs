@@ -11,6 +11,7 @@ pub mod custody_log;
 pub mod export;
 pub mod extract;
 pub mod format;
+pub mod live;
 pub mod profile;
 pub mod report;
 pub mod signer;
