@@ -652,9 +652,12 @@ fn plan(args: &CollectArgs, sel: &Selection) -> anyhow::Result<u8> {
         if !p.commands.is_empty() {
             writeln!(o, "\ncommands, then, each killed at its timeout:")?;
             for c in &p.commands {
+                let found = c
+                    .program()
+                    .map_or_else(|| "not found: recorded as such".to_string(), |p| p.display().to_string());
                 writeln!(
                     o,
-                    "  {:<18} {:>5}  {}",
+                    "  {:<18} {:>5}  {:<40} {found}",
                     c.name,
                     format!("{:.0} s", c.timeout_secs),
                     c.argv.join(" ")

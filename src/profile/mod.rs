@@ -252,12 +252,17 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
                 .as_secs_f64(),
             None => default_timeout,
         };
-        commands.push(Command {
+        let command = Command {
             name: c.name,
             argv: c.argv,
             timeout_secs,
             why: c.why,
-        });
+        };
+        command
+            .spec()
+            .check()
+            .map_err(|e| bad(format!("command {:?}: {e}", command.name)))?;
+        commands.push(command);
     }
     if areas.is_empty() && raw.live.steps.is_empty() && commands.is_empty() {
         return Err(bad(
@@ -295,6 +300,29 @@ pub struct Resolution {
     /// Sources left out because another source already holds them: the
     /// path and the source that holds it.
     pub nested: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Command {
+    /// What the runner takes.
+    pub fn spec(&self) -> crate::live::command::CommandSpec {
+        crate::live::command::CommandSpec {
+            name: self.name.clone(),
+            argv: self.argv.clone(),
+            timeout_secs: self.timeout_secs,
+        }
+    }
+
+    /// Where the fixed search path finds the program now, if it does.
+    pub fn program(&self) -> Option<PathBuf> {
+        let program = Path::new(self.argv.first()?);
+        if program.is_absolute() {
+            return std::fs::symlink_metadata(program).is_ok().then(|| program.to_path_buf());
+        }
+        crate::live::command::SEARCH_PATH
+            .iter()
+            .map(|d| Path::new(d).join(program))
+            .find(|p| std::fs::symlink_metadata(p).is_ok())
+    }
 }
 
 /// The walk's rules for PATHs collected without a profile: `--exclude`'s
