@@ -449,11 +449,13 @@ pub(super) fn bracketed_inode(target: &[u8], prefix: &[u8]) -> Option<u64> {
 /// descriptors (the procfs crate's iterator opens and stats each as well).
 pub(super) fn socket_fds(process: &Process) -> Result<(Vec<FdSocket>, usize), ProcError> {
     let dir = process.open_relative_flags("fd", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)?;
-    let entries = rustix::fs::Dir::read_from(&dir).map_err(std::io::Error::from)?;
+    let mut entries = rustix::fs::Dir::new(dir).map_err(std::io::Error::from)?;
     let mut sockets = Vec::new();
     let mut open = 0;
-    for entry in entries {
+    while let Some(entry) = entries.read() {
         let entry = entry.map_err(std::io::Error::from)?;
+        // readlinkat leaves the directory's position alone.
+        let dir = entries.fd().map_err(std::io::Error::from)?;
         let Some(fd) = std::str::from_utf8(entry.file_name().to_bytes())
             .ok()
             .and_then(|n| n.parse::<i32>().ok())
@@ -511,7 +513,7 @@ fn hidepid_note(doc: &mut Envelope) {
         if euid != 0 {
             doc.unavailable(
                 "processes of other users",
-                format!("/proc is mounted with {option}, which hides them from a collector that is not root; run it as root"),
+                format!("/proc is mounted with {option}, which hides them (or what they hold) from a collector that is not root; run it as root"),
             );
         }
     }

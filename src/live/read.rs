@@ -19,9 +19,10 @@ pub(super) struct Whole {
 
 /// Reads at most `limit` bytes, and says whether there were more.
 pub(super) fn bounded(reader: impl Read, limit: u64) -> io::Result<Whole> {
-    let mut bytes = Vec::new();
     // Pseudo-files report size 0: read until the end, one byte past the
-    // bound to learn whether it was reached.
+    // bound to learn whether it was reached. A page to start with: most
+    // files fit (a growing buffer would read them 32 bytes at first).
+    let mut bytes = Vec::with_capacity(limit.min(4096) as usize);
     reader.take(limit + 1).read_to_end(&mut bytes)?;
     let cut = bytes.len() as u64 > limit;
     bytes.truncate(limit as usize);
