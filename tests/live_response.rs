@@ -43,6 +43,15 @@ impl Drop for Reaped {
     }
 }
 
+/// A mount point unmounted when the test ends.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// A copy of `sleep` in a fresh directory (the copy can be deleted while
 /// it runs without touching the system's).
 fn sleep_copy(dir: &Path) -> PathBuf {
@@ -276,20 +285,30 @@ fn another_users_process_is_read_as_root_or_its_gap_explained() {
     if init.get("exe").is_some() || init.get("exe_b64").is_some() {
         return;
     }
-    // Unreadable: the reason must match who the collector is.
+    // Unreadable: the process says why in short, the document explains
+    // it by who the collector is.
     assert!(!mine || root, "pid 1 runs as this user, its exe must be readable: {init:#}");
     let gaps = init["unavailable"]
         .as_array()
         .unwrap_or_else(|| panic!("no exe and no reason: {init:#}"));
     let exe = gaps.iter().find(|g| g["what"] == "exe").unwrap_or_else(|| panic!("{init:#}"));
+    assert_eq!(exe["reason"], "permission denied (EACCES)");
+    let listed = processes["unavailable"].as_array().unwrap();
+    let exe = listed
+        .iter()
+        .find(|g| g["what"] == "exe (/proc/PID/exe)" && g["reason"].as_str().unwrap().starts_with("permission denied"))
+        .unwrap_or_else(|| panic!("{listed:#?}"));
+    assert!(exe["count"].as_u64().unwrap() >= 1);
     let reason = exe["reason"].as_str().unwrap();
-    assert!(reason.contains("EACCES"), "{reason}");
     let expected = match (root, ptrace) {
         (false, _) => "needs root",
         (true, false) => "lacks CAP_SYS_PTRACE",
         (true, true) => "refused even to root",
     };
-    assert!(reason.contains(expected), "root {root}, CAP_SYS_PTRACE {ptrace}: {reason}");
+    assert!(
+        reason.starts_with("permission denied (EACCES): ") && reason.contains(expected),
+        "root {root}, CAP_SYS_PTRACE {ptrace}: {reason}"
+    );
     assert_eq!(processes["status"], "partial");
 }
 
@@ -337,4 +356,65 @@ fn system_mounts_modules_and_network_describe_this_host() {
     assert!(gaps
         .iter()
         .any(|g| g["what"].as_str().unwrap().starts_with("IPv6 neighbours") && g["reason"].as_str().unwrap().contains("netlink")));
+}
+
+#[test]
+fn a_unix_socket_with_an_odd_path_is_kept_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(OsStr::from_bytes(b"a socket \xff"));
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let me = i64::from(std::process::id());
+
+    let sockets = document(Step::Sockets);
+    let found = sockets["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["protocol"] == "unix"
+                && s.get("path_b64")
+                    .is_some_and(|p| b64(p.as_str().unwrap()) == path.as_os_str().as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no UNIX socket at {path:?}"));
+    assert_eq!((found["type"].as_str(), found["listening"].as_bool()), (Some("stream"), Some(true)));
+    assert!(found["owners"].as_array().unwrap().iter().any(|o| o["pid"] == me), "{found:#}");
+    drop(listener);
+}
+
+#[test]
+fn a_mount_point_with_blanks_and_bytes_that_are_not_utf8_is_decoded() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED (not root): mounting a tmpfs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir
+        .path()
+        .canonicalize()
+        .unwrap()
+        .join(OsStr::from_bytes(b"with space\tand\\ \xff"));
+    std::fs::create_dir(&at).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "custody-live"])
+        .arg(&at)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount failed");
+    let mounted = Unmount(at.clone());
+    let mounts = document(Step::Mounts);
+    drop(mounted);
+    let found = mounts["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m.get("mount_point_b64")
+                .is_some_and(|p| b64(p.as_str().unwrap()) == at.as_os_str().as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no mount at {at:?} in {mounts:#}"));
+    assert_eq!(
+        (found["fs_type"].as_str(), found["source"].as_str()),
+        (Some("tmpfs"), Some("custody-live"))
+    );
+    assert!(found["super_options"].as_str().unwrap().contains("size=1024k"), "{found:#}");
 }

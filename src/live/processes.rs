@@ -109,6 +109,10 @@ struct Entry {
     sockets: Option<Vec<FdSocket>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     unavailable: Vec<Unavailable>,
+    /// The same gaps with the reason explained (what would have allowed
+    /// the read), for the document's list: said once there, not per process.
+    #[serde(skip)]
+    explained: Vec<(&'static str, String)>,
 }
 
 /// A symbolic link of `/proc/PID` (`exe`, `cwd`, `root`), serialized as
@@ -214,8 +218,8 @@ pub(super) fn capture(doc: &mut Envelope) -> Processes {
         };
         match read_process(&process, &context) {
             Ok(entry) => {
-                for gap in &entry.unavailable {
-                    *missing.entry((part_source(&gap.what), gap.reason.clone())).or_default() += 1;
+                for (what, reason) in &entry.explained {
+                    *missing.entry((part_source(what), reason.clone())).or_default() += 1;
                 }
                 out.processes.push(entry);
             }
@@ -287,13 +291,15 @@ fn read_process(process: &Process, context: &Context) -> Result<Entry, ProcError
         open_fds: None,
         sockets: None,
         unavailable: Vec::new(),
+        explained: Vec::new(),
     };
-    let gap = |what: &str, e: &ProcError, entry: &mut Vec<Unavailable>| {
-        entry.push(Unavailable {
+    let gap = |what: &'static str, e: &ProcError, entry: &mut Entry| {
+        entry.unavailable.push(Unavailable {
             what: what.to_string(),
-            reason: process_reason(e, context.privilege),
+            reason: proc_reason(e),
             count: None,
-        })
+        });
+        entry.explained.push((what, process_reason(e, context.privilege)));
     };
 
     match status_of(process) {
@@ -302,20 +308,28 @@ fn read_process(process: &Process, context: &Context) -> Result<Entry, ProcError
             entry.gid = Some(Ids::of(status.rgid, status.egid, status.sgid, status.fgid));
             entry.tracer_pid = (status.tracerpid != 0).then_some(status.tracerpid);
         }
-        Err(e) => gap("uid, gid", &e, &mut entry.unavailable),
+        Err(e) => gap("uid, gid", &e, &mut entry),
     }
     match cmdline(process) {
         Ok((args, cut)) => {
             (entry.cmdline, entry.cmdline_b64) = text_list(&args);
             entry.cmdline_cut = cut;
         }
-        Err(e) => gap("cmdline", &e, &mut entry.unavailable),
+        Err(e) => gap("cmdline", &e, &mut entry),
     }
-    for (name, slot) in [("exe", &mut entry.exe), ("cwd", &mut entry.cwd), ("root", &mut entry.root)] {
-        match link(process, name) {
-            Ok(target) => *slot = Link::new(name, target),
-            Err(_) if released => {}
-            Err(e) => gap(name, &e, &mut entry.unavailable),
+    for name in ["exe", "cwd", "root"] {
+        let target = match link(process, name) {
+            Ok(target) => Link::new(name, target),
+            Err(_) if released => continue,
+            Err(e) => {
+                gap(name, &e, &mut entry);
+                continue;
+            }
+        };
+        match name {
+            "exe" => entry.exe = target,
+            "cwd" => entry.cwd = target,
+            _ => entry.root = target,
         }
     }
     if entry.root.target.as_deref() == Some(b"/") && !entry.root.deleted {
@@ -324,7 +338,7 @@ fn read_process(process: &Process, context: &Context) -> Result<Entry, ProcError
     match netns_of(process) {
         Ok(netns) => entry.netns = netns,
         Err(e) if released && is_gone(&e) => {}
-        Err(e) => gap("netns", &e, &mut entry.unavailable),
+        Err(e) => gap("netns", &e, &mut entry),
     }
     match socket_fds(process) {
         Ok((sockets, open)) => {
@@ -332,7 +346,7 @@ fn read_process(process: &Process, context: &Context) -> Result<Entry, ProcError
             entry.sockets = Some(sockets);
         }
         Err(e) if released && is_gone(&e) => {}
-        Err(e) => gap("sockets", &e, &mut entry.unavailable),
+        Err(e) => gap("sockets", &e, &mut entry),
     }
     Ok(entry)
 }
