@@ -477,7 +477,7 @@ pub(super) fn socket_fds(process: &Process) -> Result<(Vec<FdSocket>, usize), Pr
             continue; // "." and ".."
         };
         open += 1;
-        let target = match rustix::fs::readlinkat(&dir, entry.file_name(), Vec::new()) {
+        let target = match rustix::fs::readlinkat(dir, entry.file_name(), Vec::new()) {
             Ok(target) => target,
             // A descriptor closed since the listing is simply not there.
             Err(rustix::io::Errno::NOENT) => continue,
