@@ -418,3 +418,54 @@ fn a_mount_point_with_blanks_and_bytes_that_are_not_utf8_is_decoded() {
     );
     assert!(found["super_options"].as_str().unwrap().contains("size=1024k"), "{found:#}");
 }
+
+#[test]
+fn a_listener_in_another_network_namespace_is_read_through_its_process() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED (not root): a process in a new network namespace");
+        return;
+    }
+    // unshare execs python3 in the new namespace: the child's pid is the listener's.
+    let listen = "import socket, time\n\
+                  s = socket.socket(); s.bind(('0.0.0.0', 0)); s.listen()\n\
+                  print(s.getsockname()[1], flush=True); time.sleep(300)";
+    let mut child = Reaped(
+        Command::new("unshare")
+            .args(["--net", "python3", "-c", listen])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux) and python3 are needed"),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
+    let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("the listener said {line:?}"));
+    let pid = i64::from(child.0.id());
+
+    let sockets = document(Step::Sockets);
+    let found = sockets["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["protocol"] == "tcp" && s["local_port"] == port && s["owners"].as_array().unwrap().iter().any(|o| o["pid"] == pid))
+        .unwrap_or_else(|| panic!("no listener of pid {pid} on port {port}: {sockets:#}"));
+    assert_eq!(found["state"], "LISTEN");
+    let namespaces = sockets["namespaces"].as_array().unwrap();
+    let theirs = namespaces.iter().find(|n| n["netns"] == found["netns"]).unwrap();
+    assert_eq!(
+        (theirs["collector"].as_bool(), theirs["read_via_pid"].as_i64()),
+        (Some(false), Some(pid)),
+        "{namespaces:#?}"
+    );
+    let ours = namespaces.iter().find(|n| n["collector"] == true).unwrap();
+    assert_ne!(ours["netns"], found["netns"]);
+
+    // The processes document names the socket and the namespace too.
+    let processes = document(Step::Processes);
+    let entry = processes_by_pid(&processes)[&pid];
+    assert_eq!(entry["netns"], found["netns"]);
+    assert!(
+        entry["sockets"].as_array().unwrap().iter().any(|s| s["id"] == found["id"]),
+        "{entry:#}"
+    );
+}
