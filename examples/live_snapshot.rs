@@ -1,7 +1,7 @@
 //! Take every live-response snapshot of this host, write each document to
 //! a directory as `<step>.json`, and print how long each step took.
 //!
-//! Run: `cargo run --release --example live_snapshot -- /tmp/live`
+//! Run: `cargo run --release --example live_snapshot -- live-snapshot`
 
 use std::time::Instant;
 
