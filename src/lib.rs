@@ -2,7 +2,8 @@
 //!
 //! [`collect`] walks sources and streams a hash-chained, signed pax tar inside
 //! zstd frames; [`verify`] proves the chain of custody of such an archive and
-//! reports every finding; [`custody_log`] records and checks who held it since; [`format`](mod@format) holds the pure byte-level format.
+//! reports every finding; [`custody_log`] records and checks who held it since; [`format`](mod@format) holds the pure byte-level format;
+//! [`live`] snapshots a running host's volatile state from `/proc` and `/sys`.
 //! The library never prints: progress and results flow through traits.
 
 pub mod clues;

@@ -231,3 +231,149 @@ fn profiles_are_listed_shown_and_refused_with_reasons() {
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("max_file_sise"), "{}", text(&o));
 }
+
+/// `tar --zstd -xf ARCHIVE -C DIR .custody/live`, then the JSON at `name`
+/// under it.
+fn live_json(out: &Path, name: &str) -> serde_json::Value {
+    let text = std::fs::read(out.join(".custody/live").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn extract_live(archive: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    let o = run(std::process::Command::new("tar")
+        .arg("--zstd")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(into)
+        .arg(".custody/live"));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_profile_collection_records_the_live_state_and_its_commands_before_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    make_profile_tree(&root);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let profile = write_profile(
+        dir.path(),
+        &root,
+        "[live]\nsteps = [\"sockets\", \"processes\", \"system\"]\n\
+         [[command]]\nname = \"hang\"\nargv = [\"sleep\", \"600\"]\ntimeout = \"2s\"\n\
+         [[command]]\nname = \"hello\"\nargv = [\"sh\", \"-c\", \"echo hello; echo oops >&2\"]\n\
+         [[command]]\nname = \"absent\"\nargv = [\"no-such-program-for-custody\"]\n",
+    );
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("live.tar.zst");
+    let started = std::time::Instant::now();
+    let o = run(custody()
+        .args(["collect", "-q", "--profile"])
+        .arg(&profile)
+        .arg("--output")
+        .arg(&archive)
+        .arg("--key")
+        .arg(&key));
+    let took = started.elapsed();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // The hanging command is killed at its 2 s timeout: the whole
+    // collection ends well before its 600 s.
+    assert!(took < std::time::Duration::from_secs(60), "the collection took {took:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("timed out") || out.contains("timed-out"), "{out}");
+
+    let (report, status) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((status, report["verdict"].as_str()), (0, Some("verified")), "{report:#}");
+    // The live members, then a checkpoint of their own, then the files.
+    let listed = list_paths(&archive, &key);
+    let at = |p: &str| listed.iter().position(|l| l == p).unwrap_or_else(|| panic!("{p} not in {listed:?}"));
+    let first_file = listed.iter().position(|l| l.ends_with("app/conf/a.conf")).unwrap();
+    assert!(at(".custody/live/profile.json") < at(".custody/live/sockets.json"));
+    assert!(at(".custody/live/commands/absent.stderr") < at(".custody/checkpoint-000001.json.sig"));
+    assert!(at(".custody/checkpoint-000001.json.sig") < first_file, "{listed:?}");
+
+    let live = dir.path().join("extracted");
+    extract_live(&archive, &live);
+    let sockets = live_json(&live, "sockets.json");
+    assert_eq!(sockets["schema"], "custody-live/1");
+    let mine = sockets["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["protocol"] == "tcp" && s["local_port"] == port && s["state"] == "LISTEN")
+        .unwrap_or_else(|| panic!("no listener on port {port}: {sockets:#}"));
+    let owners: Vec<u64> = mine["owners"].as_array().unwrap().iter().map(|o| o["pid"].as_u64().unwrap()).collect();
+    assert!(owners.contains(&u64::from(std::process::id())), "the test holds it: {mine:#}");
+    let processes = live_json(&live, "processes.json");
+    let me = processes["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == std::process::id())
+        .unwrap_or_else(|| panic!("the test process is not listed"));
+    let id = mine["id"].as_str().unwrap();
+    assert!(me["sockets"].as_array().unwrap().iter().any(|s| s["id"] == id), "{me:#}");
+    assert_eq!(live_json(&live, "system.json")["step"], "system");
+
+    let hang = live_json(&live, "commands/hang.json");
+    assert_eq!((hang["outcome"].as_str(), hang["timed_out"].as_bool()), (Some("timed-out"), Some(true)), "{hang:#}");
+    assert!(hang["duration_secs"].as_f64().unwrap() < 10.0, "{hang:#}");
+    let hello = live_json(&live, "commands/hello.json");
+    assert_eq!(hello["outcome"], "ok", "{hello:#}");
+    assert_eq!(std::fs::read(live.join(".custody/live/commands/hello.stdout")).unwrap(), b"hello\n");
+    assert_eq!(std::fs::read(live.join(".custody/live/commands/hello.stderr")).unwrap(), b"oops\n");
+    let sh = hello["executable"]["canonical"].as_str().unwrap();
+    let o = run(std::process::Command::new("sha256sum").arg(sh));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with(hello["executable"]["sha256"].as_str().unwrap()),
+        "{hello:#}"
+    );
+    assert_eq!(live_json(&live, "commands/absent.json")["outcome"], "not-found");
+    drop(listener);
+}
+
+#[test]
+fn the_built_in_profile_collects_this_machine_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("host.tar.zst");
+    // Other tests write and delete files in the staging areas all the time,
+    // and the checkout holds build outputs: leave them out. The archive goes
+    // to standard output, a file in a collected tree that the walk must skip.
+    let mut cmd = custody();
+    cmd.args(["collect", "-q", "--output", "-", "--key"]).arg(&key);
+    for skip in ["/tmp", "/var/tmp", "/dev/shm", env!("CARGO_MANIFEST_DIR")] {
+        cmd.arg("--exclude").arg(skip);
+    }
+    if let Ok(target) = std::env::var("CARGO_TARGET_DIR") {
+        cmd.arg("--exclude").arg(target);
+    }
+    cmd.stdout(std::fs::File::create(&archive).unwrap());
+    let o = run(&mut cmd);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let (report, status) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((status, report["verdict"].as_str()), (0, Some("verified")), "{report:#}");
+    let listed = list_paths(&archive, &key);
+    let devserver = custody::profile::load("devserver").unwrap();
+    for step in &devserver.live_steps {
+        let member = format!(".custody/live/{}.json", step.name());
+        assert!(listed.contains(&member), "{member} missing");
+    }
+    for c in &devserver.commands {
+        for ext in ["json", "stdout", "stderr"] {
+            let member = format!(".custody/live/commands/{}.{ext}", c.name);
+            assert!(listed.contains(&member), "{member} missing");
+        }
+    }
+    assert!(listed.iter().any(|p| p.starts_with("etc/")), "no /etc");
+    assert!(listed.iter().any(|p| p.starts_with("var/log/")), "no /var/log");
+    let live = dir.path().join("extracted");
+    extract_live(&archive, &live);
+    let statement = live_json(&live, "profile.json");
+    assert_eq!(statement["name"], "devserver");
+    assert_eq!(statement["origin"], "built in");
+    let processes = live_json(&live, "processes.json");
+    assert!(processes["count"].as_u64().unwrap() > 1, "{processes:#}");
+}

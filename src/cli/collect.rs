@@ -258,10 +258,15 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
     let started = std::time::Instant::now();
     let started_at = collect::now_rfc3339().0;
     let live = !args.no_live;
+    let mut live_summary = None;
     let result = Collector::start(out, &mut signer, opts, &mut progress).and_then(|mut c| {
         if let Some(p) = &selection.profile {
             let statement = p.statement(&selection.resolution, &args.exclude, live);
             c.write_live("profile.json", &statement, collect::now_rfc3339().1)?;
+            if live {
+                let specs: Vec<_> = p.commands.iter().map(|c| c.spec()).collect();
+                live_summary = Some(c.live_response(&p.live_steps, &specs)?);
+            }
         }
         c.run()
     });
@@ -301,6 +306,9 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
         cli::units::count(summary.totals.failures, "recorded failure", "recorded failures"),
         summary.totals.skipped
     );
+    if let Some(l) = &live_summary {
+        let _ = writeln!(report, "{}", live_line(l));
+    }
     if summary.totals.failures > 0 {
         let _ = writeln!(
             report,
@@ -376,6 +384,7 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
             signer_source: signer.source_name(),
             started_at: &started_at,
             log_head: &head,
+            live: live_summary.as_ref(),
         };
         std::fs::write(&receipt, form.text()).with_context(|| {
             format!(
@@ -390,6 +399,24 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// `live         7 steps (5 ok, 2 partial), 15 commands (12 ok, 3 not-found) in .custody/live/`
+fn live_line(l: &collect::LiveSummary) -> String {
+    let part = |items: &[(String, String)], one: &str, many: &str| {
+        let n = cli::units::count(items.len() as u64, one, many);
+        if items.is_empty() {
+            n
+        } else {
+            format!("{n} ({})", collect::LiveSummary::tally(items))
+        }
+    };
+    format!(
+        "live         {}, {} in .custody/live/{}",
+        part(&l.steps, "step", "steps"),
+        part(&l.commands, "command", "commands"),
+        if l.stopped { "; STOPPED before the rest by a signal" } else { "" }
+    )
 }
 
 /// `ARCHIVE.receipt`, beside a file output.
@@ -407,6 +434,7 @@ struct CustodyForm<'a> {
     signer_source: &'a str,
     started_at: &'a str,
     log_head: &'a str,
+    live: Option<&'a collect::LiveSummary>,
 }
 
 impl CustodyForm<'_> {
@@ -439,6 +467,13 @@ impl CustodyForm<'_> {
             ("recorded failures", s.totals.failures.to_string()),
             ("skipped entries", s.totals.skipped.to_string()),
             ("stopped early", s.stopped.clone().unwrap_or_else(|| "no (sealed)".into())),
+            (
+                "live response",
+                self.live.map_or_else(
+                    || "none".into(),
+                    |l| live_line(l).trim_start_matches("live").trim().to_string(),
+                ),
+            ),
             ("custody log head", self.log_head.to_owned()),
         ] {
             let _ = writeln!(t, "{label:<18} {value}");
@@ -647,7 +682,8 @@ fn plan(args: &CollectArgs, sel: &Selection) -> anyhow::Result<u8> {
     }
     if let Some(p) = sel.profile.as_ref().filter(|_| !args.no_live) {
         if !p.live_steps.is_empty() {
-            writeln!(o, "\nlive response, first, read from /proc and /sys: {}", p.live_steps.join(", "))?;
+            let steps: Vec<&str> = p.live_steps.iter().map(|s| s.name()).collect();
+            writeln!(o, "\nlive response, first, read from /proc and /sys: {}", steps.join(", "))?;
         }
         if !p.commands.is_empty() {
             writeln!(o, "\ncommands, then, each killed at its timeout:")?;

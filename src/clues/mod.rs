@@ -15,7 +15,7 @@
 mod logs;
 mod syslog;
 mod tally;
-mod utmp;
+pub(crate) mod utmp;
 
 use std::collections::HashMap;
 

@@ -29,6 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Size of one record.
 pub const RECORD_LEN: usize = 384;
 const TYPE_AT: usize = 0;
+const PID_AT: usize = 4;
 const LINE_AT: usize = 8;
 const LINE_LEN: usize = 32;
 const USER_AT: usize = 44;
@@ -51,6 +52,8 @@ const MAX_TYPE: i16 = 9;
 pub struct Record {
     /// `ut_type`.
     pub kind: i16,
+    /// `ut_pid`: the login process (0 in records of no process).
+    pub pid: i32,
     /// `ut_line`.
     pub line: String,
     /// `ut_user`.
@@ -75,6 +78,7 @@ impl Record {
         }
         Some(Record {
             kind,
+            pid: i32::from_le_bytes([bytes[PID_AT], bytes[PID_AT + 1], bytes[PID_AT + 2], bytes[PID_AT + 3]]),
             line: text(&bytes[LINE_AT..LINE_AT + LINE_LEN]),
             user: text(&bytes[USER_AT..USER_AT + USER_LEN]),
             host: text(&bytes[HOST_AT..HOST_AT + HOST_LEN]),
@@ -99,14 +103,42 @@ impl Record {
     }
 }
 
+/// The text fields as the bytes they hold, up to the first NUL, for a
+/// reader that keeps names that are not UTF-8 (the `Record` fields are
+/// decoded lossily).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawText<'a> {
+    /// `ut_line`.
+    pub line: &'a [u8],
+    /// `ut_user`.
+    pub user: &'a [u8],
+    /// `ut_host`.
+    pub host: &'a [u8],
+}
+
+impl<'a> RawText<'a> {
+    /// The text fields of one record.
+    pub fn of(bytes: &'a [u8; RECORD_LEN]) -> RawText<'a> {
+        RawText {
+            line: until_nul(&bytes[LINE_AT..LINE_AT + LINE_LEN]),
+            user: until_nul(&bytes[USER_AT..USER_AT + USER_LEN]),
+            host: until_nul(&bytes[HOST_AT..HOST_AT + HOST_LEN]),
+        }
+    }
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 /// A NUL-padded field as text (it need not end with a NUL when full).
 fn text(field: &[u8]) -> String {
+    String::from_utf8_lossy(until_nul(field)).into_owned()
+}
+
+fn until_nul(field: &[u8]) -> &[u8] {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
+    &field[..end]
 }
 
 fn address(field: &[u8]) -> Option<IpAddr> {
@@ -163,6 +195,19 @@ mod tests {
         assert_eq!(r.user, long);
         assert!(Record::parse(&record(10, "x", "", [0; 16], 0)).is_none());
         assert!(Record::parse(&record(-1, "x", "", [0; 16], 0)).is_none());
+    }
+
+    #[test]
+    fn pid_and_raw_text() {
+        let mut bytes = record(USER_PROCESS, "dave", "h\u{e9}", [0; 16], 5);
+        bytes[PID_AT..PID_AT + 4].copy_from_slice(&4242i32.to_le_bytes());
+        bytes[USER_AT + 4] = 0xff;
+        assert_eq!(Record::parse(&bytes).unwrap().pid, 4242);
+        let raw = RawText::of(&bytes);
+        assert_eq!(
+            (raw.line, raw.user, raw.host),
+            (&b"pts/0"[..], &b"dave\xff"[..], "h\u{e9}".as_bytes())
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - `pipe`, `writer`: the tar stream's way to the writer thread, which
 //!   hashes it, cuts it into frames and compresses them;
 //! - `host`: facts about the collecting host;
-//! - `stamps`: trusted time, each checkpoint's signature sent to a TSA.
+//! - `stamps`: trusted time, each checkpoint's signature sent to a TSA;
+//! - `live`: the live response and a profile's commands, before the walk.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, Write};
@@ -31,6 +32,7 @@ use crate::source::WalkOptions;
 mod checkpoint;
 mod content;
 mod host;
+mod live;
 mod member;
 mod pipe;
 mod readahead;
@@ -42,6 +44,7 @@ mod xattrs;
 pub use crate::format::doc::rfc3339_secs;
 pub use checkpoint::signal_name;
 pub use host::now_rfc3339;
+pub use live::LiveSummary;
 pub use stamps::TimestampSummary;
 
 use host::{host_info, noatime_scope, Names};

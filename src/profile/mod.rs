@@ -54,7 +54,7 @@ pub struct Profile {
     /// Exclusions, matched against absolute paths.
     pub excludes: Vec<Exclude>,
     /// Live-response steps, by name, in the order they run.
-    pub live_steps: Vec<String>,
+    pub live_steps: Vec<crate::live::Step>,
     /// Commands, in the order they run, after the live-response steps.
     pub commands: Vec<Command>,
 }
@@ -264,7 +264,15 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
             .map_err(|e| bad(format!("command {:?}: {e}", command.name)))?;
         commands.push(command);
     }
-    if areas.is_empty() && raw.live.steps.is_empty() && commands.is_empty() {
+    let mut live_steps = Vec::new();
+    for name in &raw.live.steps {
+        let step: crate::live::Step = name.parse().map_err(|e| bad(format!("live.steps: {e}")))?;
+        if live_steps.contains(&step) {
+            return Err(bad(format!("live.steps names {name:?} twice")));
+        }
+        live_steps.push(step);
+    }
+    if areas.is_empty() && live_steps.is_empty() && commands.is_empty() {
         return Err(bad(
             "it names no area, live-response step or command: there is nothing to collect".into()
         ));
@@ -276,7 +284,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
         text: text.into(),
         areas,
         excludes,
-        live_steps: raw.live.steps,
+        live_steps,
         commands,
     })
 }
@@ -459,6 +467,8 @@ impl Profile {
             "nested": r.nested.iter().map(|(p, o)| serde_json::json!({"path": text(p), "inside": text(o)})).collect::<Vec<_>>(),
             "excludes": self.excludes.iter().map(|e| serde_json::json!({"glob": e.glob, "why": e.why})).collect::<Vec<_>>(),
             "command_line_excludes": extra_excludes,
+            "live_steps": self.live_steps.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            "commands": self.commands.iter().map(|c| serde_json::json!({"name": c.name, "argv": c.argv, "timeout_secs": c.timeout_secs})).collect::<Vec<_>>(),
             "live_response": if live { "run" } else { "skipped (--no-live)" },
         });
         let mut bytes = serde_json::to_vec_pretty(&doc).expect("JSON values serialize");
@@ -550,6 +560,8 @@ mod tests {
                 "name = \"x\"\ndescription = \"d\"\n[[exclude]]\nglob = \"[\"\nwhy = \"w\"\n[live]\nsteps = [\"system\"]\n",
                 "exclude",
             ),
+            ("name = \"x\"\ndescription = \"d\"\n[live]\nsteps = [\"procs\"]\n", "processes"),
+            ("name = \"x\"\ndescription = \"d\"\n[live]\nsteps = [\"system\", \"system\"]\n", "twice"),
         ];
         for (text, want) in cases {
             let err = parse(text, "test").unwrap_err().to_string();
