@@ -454,3 +454,40 @@ fn step_8_checks_the_logs_timestamps_with_openssl_when_tsa_root_is_set() {
         text(&o)
     );
 }
+
+/// A profile collection's live members (live-response documents, command
+/// records and outputs) change nothing in the procedure: it passes, and they
+/// land in `extracted/.custody/live/` with the digests the listing states.
+#[test]
+fn the_procedure_passes_on_a_collection_with_live_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let profile = dir.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name = \"p\"\ndescription = \"d\"\n[live]\nsteps = [\"system\", \"mounts\"]\n\
+             [[command]]\nname = \"hello\"\nargv = [\"sh\", \"-c\", \"echo hello\"]\n\
+             [[area]]\nname = \"src\"\nwhy = \"w\"\npaths = [\"{}\"]\n",
+            src.display()
+        ),
+    )
+    .unwrap();
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("live.tar.zst");
+    let o = run(custody()
+        .args(["collect", "-q", "--profile"])
+        .arg(&profile)
+        .arg("--output")
+        .arg(&archive)
+        .arg("--key")
+        .arg(&key));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let work = dir.path().join("work");
+    let o = run_procedure(&archive, &pub_of(&key), &work);
+    assert!(passed(&o), "{}", text(&o));
+    let hello = std::fs::read(work.join("extracted/.custody/live/commands/hello.stdout")).unwrap();
+    assert_eq!(hello, b"hello\n");
+    assert!(work.join("extracted/.custody/live/system.json").is_file());
+}

@@ -288,7 +288,12 @@ fn a_profile_collection_records_the_live_state_and_its_commands_before_the_files
     assert_eq!((status, report["verdict"].as_str()), (0, Some("verified")), "{report:#}");
     // The live members, then a checkpoint of their own, then the files.
     let listed = list_paths(&archive, &key);
-    let at = |p: &str| listed.iter().position(|l| l == p).unwrap_or_else(|| panic!("{p} not in {listed:?}"));
+    let at = |p: &str| {
+        listed
+            .iter()
+            .position(|l| l == p)
+            .unwrap_or_else(|| panic!("{p} not in {listed:?}"))
+    };
     let first_file = listed.iter().position(|l| l.ends_with("app/conf/a.conf")).unwrap();
     assert!(at(".custody/live/profile.json") < at(".custody/live/sockets.json"));
     assert!(at(".custody/live/commands/absent.stderr") < at(".custody/checkpoint-000001.json.sig"));
@@ -304,7 +309,12 @@ fn a_profile_collection_records_the_live_state_and_its_commands_before_the_files
         .iter()
         .find(|s| s["protocol"] == "tcp" && s["local_port"] == port && s["state"] == "LISTEN")
         .unwrap_or_else(|| panic!("no listener on port {port}: {sockets:#}"));
-    let owners: Vec<u64> = mine["owners"].as_array().unwrap().iter().map(|o| o["pid"].as_u64().unwrap()).collect();
+    let owners: Vec<u64> = mine["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["pid"].as_u64().unwrap())
+        .collect();
     assert!(owners.contains(&u64::from(std::process::id())), "the test holds it: {mine:#}");
     let processes = live_json(&live, "processes.json");
     let me = processes["processes"]
@@ -318,7 +328,11 @@ fn a_profile_collection_records_the_live_state_and_its_commands_before_the_files
     assert_eq!(live_json(&live, "system.json")["step"], "system");
 
     let hang = live_json(&live, "commands/hang.json");
-    assert_eq!((hang["outcome"].as_str(), hang["timed_out"].as_bool()), (Some("timed-out"), Some(true)), "{hang:#}");
+    assert_eq!(
+        (hang["outcome"].as_str(), hang["timed_out"].as_bool()),
+        (Some("timed-out"), Some(true)),
+        "{hang:#}"
+    );
     assert!(hang["duration_secs"].as_f64().unwrap() < 10.0, "{hang:#}");
     let hello = live_json(&live, "commands/hello.json");
     assert_eq!(hello["outcome"], "ok", "{hello:#}");

@@ -469,10 +469,8 @@ impl CustodyForm<'_> {
             ("stopped early", s.stopped.clone().unwrap_or_else(|| "no (sealed)".into())),
             (
                 "live response",
-                self.live.map_or_else(
-                    || "none".into(),
-                    |l| live_line(l).trim_start_matches("live").trim().to_string(),
-                ),
+                self.live
+                    .map_or_else(|| "none".into(), |l| live_line(l).trim_start_matches("live").trim().to_string()),
             ),
             ("custody log head", self.log_head.to_owned()),
         ] {

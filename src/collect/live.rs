@@ -22,16 +22,14 @@ pub struct LiveSummary {
 }
 
 impl LiveSummary {
-    /// `6 ok, 1 partial`: how many of each status, in first-seen order.
+    /// `6 ok, 1 partial`: how many of each status, `ok` first, then the
+    /// others by name.
     pub fn tally(items: &[(String, String)]) -> String {
-        let mut counts: Vec<(&str, usize)> = Vec::new();
+        let mut counts: std::collections::BTreeMap<(bool, &str), usize> = std::collections::BTreeMap::new();
         for (_, status) in items {
-            match counts.iter_mut().find(|(s, _)| s == status) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((status, 1)),
-            }
+            *counts.entry((status != "ok", status.as_str())).or_default() += 1;
         }
-        counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+        counts.iter().map(|((_, s), n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -561,7 +561,10 @@ mod tests {
                 "exclude",
             ),
             ("name = \"x\"\ndescription = \"d\"\n[live]\nsteps = [\"procs\"]\n", "processes"),
-            ("name = \"x\"\ndescription = \"d\"\n[live]\nsteps = [\"system\", \"system\"]\n", "twice"),
+            (
+                "name = \"x\"\ndescription = \"d\"\n[live]\nsteps = [\"system\", \"system\"]\n",
+                "twice",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(text, "test").unwrap_err().to_string();
