@@ -6,7 +6,7 @@
 //! the executable, runs exactly that file with a fixed environment in a
 //! process group of its own, and keeps at most `max_output` bytes of each
 //! output stream. It never fails: a program that is missing or cannot be
-//! started is an outcome, recorded like any other. docs/LIVE-COMMANDS.md
+//! started is an outcome, recorded like any other. docs/LIVE-RESPONSE.md ("Commands")
 //! explains the choices and the record's fields.
 //!
 //! The parts:

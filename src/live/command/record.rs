@@ -1,5 +1,5 @@
 //! The result document of one command run (`custody-command/1`): plain
-//! serde types, no I/O. docs/LIVE-COMMANDS.md describes every field.
+//! serde types, no I/O. docs/LIVE-RESPONSE.md ("Commands") describes every field.
 
 use serde::Serialize;
 
