@@ -138,7 +138,7 @@ mod tests {
         ] {
             assert_eq!(parse_duration(text), Ok(want), "{text}");
         }
-        for bad in ["", "s", "0", "-1s", "1.2.3", "5 days", "8000m"] {
+        for bad in ["", "s", "0", "-1s", "1.2.3", "5 days", "20000m"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
     }
