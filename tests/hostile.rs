@@ -522,13 +522,7 @@ fn exclusions_are_recorded_with_their_reason() {
         .any(|(p, _)| p.ends_with(b"big.bin") || p.ends_with(b"secret.key") || p.ends_with(b"cache/")));
     let (report, status) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
     assert_eq!((status, report["verdict"].as_str()), (0, Some("verified")));
-    let skips: Vec<String> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "collection-skip")
-        .map(|f| f["message"].as_str().unwrap().to_string())
-        .collect();
+    let skips: Vec<String> = finding_messages(&report, "collection-skip");
     assert_eq!(skips.len(), 2, "{skips:?}");
     assert!(skips.iter().all(|s| s.contains("excluded by --exclude")), "{skips:?}");
 }

@@ -169,13 +169,7 @@ fn plan_reads_no_content_and_counts_what_collect_takes() {
     );
     let (report, status) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
     assert_eq!((status, report["verdict"].as_str()), (0, Some("verified")), "{report:#}");
-    let skips: Vec<String> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "collection-skip")
-        .map(|f| f["message"].as_str().unwrap().to_string())
-        .collect();
+    let skips: Vec<String> = finding_messages(&report, "collection-skip");
     assert_eq!(skips.len(), 2, "{skips:?}");
     assert!(
         skips

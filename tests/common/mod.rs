@@ -144,6 +144,17 @@ pub fn finding_kinds(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The messages of a report's findings of one kind, in order.
+pub fn finding_messages(report: &serde_json::Value, kind: &str) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .map(|f| f["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A temporary directory holding a source tree (`src`) and a key pair (`key`).
 pub fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
