@@ -343,6 +343,11 @@ impl WalkOptions {
 
     /// Why `path` is excluded, if it is.
     pub fn excluded(&self, path: &Path) -> Option<String> {
+        // Every entry of the walk asks: the common answer, no, without
+        // collecting the matches.
+        if !self.excludes.is_match(path) {
+            return None;
+        }
         let first = self.excludes.matches(path).into_iter().min()?;
         Some(
             self.exclude_reasons
