@@ -15,6 +15,7 @@ pub mod format;
 pub mod live;
 pub mod profile;
 pub mod report;
+pub mod s3;
 pub mod signer;
 pub mod source;
 pub mod tsa;

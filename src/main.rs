@@ -74,7 +74,7 @@ enum Command {
     },
     /// Verify an archive's chain of custody.
     Verify {
-        /// The archive, or `-` for standard input.
+        /// The archive, `-` for standard input, or s3://BUCKET/KEY.
         archive: PathBuf,
         #[command(flatten)]
         trust: TrustArgs,
@@ -85,14 +85,14 @@ enum Command {
         #[arg(long)]
         all: bool,
         /// Also check the archive file's SHA-256 against this one (from the
-        /// custody form). Without it, ARCHIVE.sha256 beside a file input is
+        /// custody form). Without it, ARCHIVE.sha256 beside a file (or object) input is
         /// checked if it exists.
         #[arg(long, value_name = "HEX", value_parser = verify::parse_sha256_hex)]
         archive_sha256: Option<String>,
         #[command(flatten)]
         time: TimeArgs,
         /// The custody log to check with the archive. Without it,
-        /// ARCHIVE.custody beside a file input is checked if it exists.
+        /// ARCHIVE.custody beside a file (or object) input is checked if it exists.
         #[arg(long, value_name = "FILE")]
         custody_log: Option<PathBuf>,
         /// No progress on stderr.
@@ -122,7 +122,7 @@ enum Command {
     /// List members as `tar -tv` does, each with its proof and any collection
     /// failure (verifies as it goes); --json adds digests.
     List {
-        /// The archive, or `-` for standard input.
+        /// The archive, `-` for standard input, or s3://BUCKET/KEY.
         archive: PathBuf,
         #[command(flatten)]
         trust: TrustArgs,
@@ -138,7 +138,7 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// Extract into DIR, verifying as it goes; members that fail verification are not written.
     Extract {
-        /// The archive, or `-` for standard input.
+        /// The archive, `-` for standard input, or s3://BUCKET/KEY.
         archive: PathBuf,
         /// Target directory (created; must be empty). Nothing is written outside it.
         #[arg(long)]
@@ -252,6 +252,7 @@ fn main() -> ExitCode {
                 Some(verify::VerifyError::NotAnArchive(_)) => exit::NOT_AN_ARCHIVE,
                 _ => match e.downcast_ref::<collect::CollectError>() {
                     Some(collect::CollectError::Output { .. }) => exit::COLLECTION_INCOMPLETE,
+                    _ if e.downcast_ref::<cli::s3::UploadIncomplete>().is_some() => exit::COLLECTION_INCOMPLETE,
                     _ => exit::ERROR,
                 },
             };
@@ -365,6 +366,9 @@ fn open_input(path: &Path) -> anyhow::Result<Box<dyn io::Read + Send>> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(io::stdin()));
     }
+    if let Some(object) = cli::s3::object(path)? {
+        return cli::s3::open(&object);
+    }
     let f = std::fs::File::open(path).with_context(|| format!("cannot open the archive {}; check the path", path.display()))?;
     Ok(Box::new(f))
 }
@@ -411,6 +415,11 @@ fn expected_digest(archive: &Path, option: Option<String>) -> anyhow::Result<Opt
     if archive.as_os_str() == "-" {
         return Ok(None);
     }
+    if let Some(object) = cli::s3::object(archive)? {
+        return cli::s3::sidecar(&object, ".sha256", 4096)?
+            .map(|(at, bytes)| sidecar_digest(&at.to_string(), &bytes))
+            .transpose();
+    }
     let path = sidecar_path(archive);
     let mut bytes = Vec::new();
     match std::fs::File::open(&path) {
@@ -428,17 +437,21 @@ fn expected_digest(archive: &Path, option: Option<String>) -> anyhow::Result<Opt
             return Err(anyhow!(e).context(what));
         }
     }
-    let sha256 = verify::parse_sidecar(&bytes).map_err(|why| {
+    sidecar_digest(&path.display().to_string(), &bytes).map(Some)
+}
+
+/// The digest a checksum file (`ARCHIVE.sha256`, at `origin`) gives.
+fn sidecar_digest(origin: &str, bytes: &[u8]) -> anyhow::Result<verify::ExpectedDigest> {
+    let sha256 = verify::parse_sidecar(bytes).map_err(|why| {
         anyhow!(
-            "the checksum file {} is malformed: {why}. Restore it from the original, remove it, or give the digest recorded on the custody form with --archive-sha256",
-            path.display()
+            "the checksum file {origin} is malformed: {why}. Restore it from the original, remove it, or give the digest recorded on the custody form with --archive-sha256"
         )
     })?;
-    Ok(Some(verify::ExpectedDigest {
+    Ok(verify::ExpectedDigest {
         sha256,
         source: verify::DigestSource::Sidecar,
-        origin: path.display().to_string(),
-    }))
+        origin: origin.to_string(),
+    })
 }
 
 /// How `verify` shows what it finds.
@@ -544,6 +557,10 @@ fn custody_log_of(archive: &Path, option: Option<PathBuf>) -> anyhow::Result<Opt
         Some(p) => p,
         None if archive.as_os_str() == "-" => return Ok(None),
         None => {
+            if let Some(object) = cli::s3::object(archive)? {
+                let log = cli::s3::sidecar(&object, ".custody", custody::custody_log::MAX_LOG_BYTES)?;
+                return Ok(log.map(|(at, bytes)| (PathBuf::from(at.to_string()), bytes)));
+            }
             let p = custody::custody_log::log_path(archive);
             if !p.exists() {
                 return Ok(None);

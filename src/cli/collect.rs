@@ -24,9 +24,13 @@ pub(crate) struct CollectArgs {
     /// Files or directories to collect (default: the devserver profile's).
     /// With --profile, collected as one more area of it.
     paths: Vec<PathBuf>,
-    /// Archive to write (must not exist), or `-` for standard output.
+    /// Archive to write (must not exist), `-` for standard output, or
+    /// s3://BUCKET/KEY to stream it to an S3-compatible store (endpoint,
+    /// region and keys as the AWS tools take them: see the README).
     #[arg(long, short, required_unless_present = "plan")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    s3: cli::s3::S3Args,
     /// The collection profile: a built-in name (`custody profiles` lists
     /// them) or a TOML file. Default, when no PATH is given: devserver.
     #[arg(long, value_name = "NAME|FILE")]
@@ -181,7 +185,8 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
     if to_stdout && io::stdout().is_terminal() {
         return Err(anyhow!("refusing to write a binary archive to a terminal; redirect it (`> case.tar.zst`) or pipe it (`| ssh host 'cat > case.tar.zst'`)"));
     }
-    if !to_stdout {
+    let object = cli::s3::object(&output)?;
+    if !to_stdout && object.is_none() {
         check_output_outside(&output, &sources)?;
         // Refused now rather than after a whole collection: a new archive
         // starts a new custody log, and never takes over another's.
@@ -203,7 +208,12 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
         );
     }
     let mut never_collect = Vec::new();
-    let out: Box<dyn Write + Send> = if to_stdout {
+    let mut upload = None;
+    let out: Box<dyn Write + Send> = if let Some(object) = object {
+        let (store, writer, handle) = cli::s3::start_upload(&object, &args.s3)?;
+        upload = Some((object, store, handle));
+        Box::new(writer)
+    } else if to_stdout {
         // `-o - > FILE` inside a collected tree: the walk must not read the
         // archive it is writing.
         if let Ok(st) = rustix::fs::fstat(io::stdout()) {
@@ -271,11 +281,19 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
         c.run()
     });
     progress.done();
-    let (summary, mut out) = result.map_err(|e| {
-        anyhow!(e).context("the collection stopped before its seal. The partial archive is evidence: `custody verify` proves it up to its last checkpoint. Check free space or the receiving end of the pipe, then collect again")
+    let stored = match (&result, &upload) {
+        (Err(_), Some((object, store, handle))) => Some(cli::s3::finish_after_error(handle, store, object)),
+        _ => None,
+    };
+    let (summary, mut out) = result.map_err(|e| match stored {
+        Some(stored) => anyhow!(e).context(format!("the collection stopped before its seal; {stored}")),
+        None => anyhow!(e).context("the collection stopped before its seal. The partial archive is evidence: `custody verify` proves it up to its last checkpoint. Check free space or the receiving end of the pipe, then collect again"),
     })?;
     out.flush()?;
     drop(out);
+    if let Some((object, store, handle)) = &upload {
+        cli::s3::finish(handle, store, object)?;
+    }
     let mut report = String::new();
     use std::fmt::Write as _;
     let _ = writeln!(
@@ -356,6 +374,25 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
     }
     if to_stdout {
         eprint!("{report}");
+    } else if let Some((object, store, _)) = &upload {
+        let mut log = custody::custody_log::LogFile::in_memory(&custody::custody_log::log_path(&output));
+        let head = cli::log::record_acquired(&mut log, &output, &mut signer, &summary, acquired_by(&args), args.location.clone(), tsa.as_ref())
+            .context("the archive is stored, but its custody log could not be made; record the acquisition with `custody log add` on a downloaded copy")?;
+        let form = CustodyForm {
+            args: &args,
+            summary: &summary,
+            fingerprint: &fingerprint,
+            signer_source: signer.source_name(),
+            started_at: &started_at,
+            log_head: &head,
+            live: live_summary.as_ref(),
+        };
+        let [sidecar, log, receipt] = cli::s3::put_sidecars(store, object, &summary.archive_sha256, log.bytes(), &form.text())?;
+        let mut o = io::stdout().lock();
+        write!(o, "{report}")?;
+        writeln!(o, "sidecar      {sidecar}")?;
+        writeln!(o, "custody log  {log} (acquired; head {head})")?;
+        writeln!(o, "receipt      {receipt} (the values for the custody form)")?;
     } else {
         let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let sidecar = sidecar_path(&output);
@@ -365,12 +402,7 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
                 sidecar.display()
             )
         })?;
-        let actor = Actor {
-            name: args.examiner.clone().unwrap_or_else(login_name),
-            role: Some("collector".into()),
-            organization: args.organization.clone(),
-        };
-        let (log, head) = cli::log::write_acquired(&output, &mut signer, &summary, actor, args.location.clone(), tsa.as_ref())
+        let (log, head) = cli::log::write_acquired(&output, &mut signer, &summary, acquired_by(&args), args.location.clone(), tsa.as_ref())
             .context("the archive is complete, but its custody log could not be written; record the acquisition with `custody log add ARCHIVE --event acquired`")?;
         let mut o = io::stdout().lock();
         write!(o, "{report}")?;
@@ -477,6 +509,15 @@ impl CustodyForm<'_> {
             let _ = writeln!(t, "{label:<18} {value}");
         }
         t
+    }
+}
+
+/// Who the `acquired` event names: the examiner, else who runs this process.
+fn acquired_by(args: &CollectArgs) -> Actor {
+    Actor {
+        name: args.examiner.clone().unwrap_or_else(login_name),
+        role: Some("collector".into()),
+        organization: args.organization.clone(),
     }
 }
 

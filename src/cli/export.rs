@@ -40,7 +40,7 @@ impl From<FormatArg> for Format {
 
 #[derive(Args)]
 pub(crate) struct ExportArgs {
-    /// The archive, or `-` for standard input.
+    /// The archive, `-` for standard input, or s3://BUCKET/KEY.
     archive: PathBuf,
     /// What to write.
     #[arg(long, value_enum)]

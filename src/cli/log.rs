@@ -368,6 +368,21 @@ pub(crate) fn write_acquired(
     if !log.bytes().is_empty() {
         return Err(anyhow!("{} already exists; a new archive starts a new log", path.display()));
     }
+    let head = record_acquired(&mut log, archive, signer, summary, actor, location, tsa)?;
+    Ok((path, head))
+}
+
+/// Sign the `acquired` event into the new `log` (and have `tsa` stamp it);
+/// the log's head.
+pub(crate) fn record_acquired(
+    log: &mut LogFile,
+    archive: &Path,
+    signer: &mut Signer,
+    summary: &custody::collect::CollectSummary,
+    actor: Actor,
+    location: Option<String>,
+    tsa: Option<&tsa::Client>,
+) -> anyhow::Result<String> {
     let new = NewEvent {
         kind: EventKind::Acquired,
         actor,
@@ -384,11 +399,11 @@ pub(crate) fn write_acquired(
         id: summary.archive_id.clone(),
         chain: summary.chain.clone(),
     };
-    let mut line = custody_log::add_event(&mut log, signer, archive_ref, summary.archive_sha256.clone(), new, now())?;
+    let mut line = custody_log::add_event(log, signer, archive_ref, summary.archive_sha256.clone(), new, now())?;
     if let Some(client) = tsa {
-        line = stamp(&mut log, client, archive).unwrap_or(line);
+        line = stamp(log, client, archive).unwrap_or(line);
     }
-    Ok((path, custody_log::line_digest(&line)))
+    Ok(custody_log::line_digest(&line))
 }
 
 /// Refuse to add to a log with an error or a cut-off end: saying what was

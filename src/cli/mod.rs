@@ -7,4 +7,5 @@ pub(crate) mod list;
 pub(crate) mod log;
 pub(crate) mod progress;
 pub(crate) mod report;
+pub(crate) mod s3;
 pub(crate) use custody::units;

@@ -14,7 +14,7 @@ use crate::{custody_log_of, expected_digest, open_input, trust_anchors, verdict_
 
 #[derive(Args)]
 pub(crate) struct ReportArgs {
-    /// The archive, or `-` for standard input.
+    /// The archive, `-` for standard input, or s3://BUCKET/KEY.
     archive: PathBuf,
     #[command(flatten)]
     trust: TrustArgs,
@@ -38,11 +38,11 @@ pub(crate) struct ReportArgs {
     #[arg(long, value_name = "OFFSET", value_parser = parse_tz)]
     tz: Option<i32>,
     /// The SHA-256 recorded for the archive file (from the custody form).
-    /// Without it, ARCHIVE.sha256 beside a file input is checked if it exists.
+    /// Without it, ARCHIVE.sha256 beside a file (or object) input is checked if it exists.
     #[arg(long, value_name = "HEX", value_parser = verify::parse_sha256_hex)]
     archive_sha256: Option<String>,
     /// The custody log to check with the archive. Without it,
-    /// ARCHIVE.custody beside a file input is checked if it exists.
+    /// ARCHIVE.custody beside a file (or object) input is checked if it exists.
     #[arg(long, value_name = "FILE")]
     custody_log: Option<PathBuf>,
 }

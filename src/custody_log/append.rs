@@ -52,10 +52,11 @@ pub enum AppendError {
 }
 
 /// A custody log opened for appending, locked against other writers until
-/// it is dropped.
+/// it is dropped; or a new log kept in memory, to be stored elsewhere (an
+/// object store) once written.
 pub struct LogFile {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
     bytes: Vec<u8>,
 }
 
@@ -79,9 +80,18 @@ impl LogFile {
         let bytes = super::read_from(&mut file).map_err(|e| io_err("read", e))?;
         Ok(LogFile {
             path: path.to_owned(),
-            file,
+            file: Some(file),
             bytes,
         })
+    }
+
+    /// A new, empty log held in memory; `name` is how messages name it.
+    pub fn in_memory(name: &Path) -> LogFile {
+        LogFile {
+            path: name.to_owned(),
+            file: None,
+            bytes: Vec::new(),
+        }
     }
 
     /// The log's bytes as read when it was opened and locked.
@@ -114,15 +124,18 @@ impl LogFile {
         Ok((last.record.seq() + 1, Some(line_digest(&self.bytes[start..]))))
     }
 
-    /// Append `line` (a whole record with its newline) and sync it to disk.
+    /// Append `line` (a whole record with its newline) and sync it to disk
+    /// (for a file).
     pub fn append(&mut self, line: &[u8]) -> Result<(), AppendError> {
         let io_err = |cause| AppendError::Io {
             what: "write",
             path: self.path.clone(),
             cause,
         };
-        self.file.write_all(line).map_err(io_err)?;
-        self.file.sync_all().map_err(io_err)?;
+        if let Some(file) = &mut self.file {
+            file.write_all(line).map_err(io_err)?;
+            file.sync_all().map_err(io_err)?;
+        }
         self.bytes.extend_from_slice(line);
         Ok(())
     }
