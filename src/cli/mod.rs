@@ -7,4 +7,5 @@ pub(crate) mod list;
 pub(crate) mod log;
 pub(crate) mod progress;
 pub(crate) mod report;
+pub(crate) mod split;
 pub(crate) use custody::units;
