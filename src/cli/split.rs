@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context};
 
 use custody::collect::{PartFiles, PartRecord, PartWriter};
 use custody::format::part;
+use custody::verify::{Finding, FindingKind, PartFile};
 
 /// The path of part `n` of `archive`.
 pub(crate) fn part_path(archive: &Path, n: u64) -> PathBuf {
@@ -80,6 +81,71 @@ pub(crate) fn parts_line(archive: &Path, parts: &[PartRecord]) -> String {
     )
 }
 
+/// Inputs of `verify` that are parts of a split archive: several files, or
+/// one named as a part.
+pub(crate) struct Set {
+    /// The archive they belong to by their names (else the first input):
+    /// its checksum file and custody log are found beside it.
+    pub(crate) archive: PathBuf,
+    /// More than one part was given (a single part cannot match the custody
+    /// log, which names the whole archive).
+    pub(crate) whole: bool,
+}
+
+impl Set {
+    pub(crate) fn of(inputs: &[PathBuf]) -> Option<Set> {
+        let named = |p: &PathBuf| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(part::parse_part_file_name)
+                .is_some()
+        };
+        if inputs.len() == 1 && !named(&inputs[0]) {
+            return None;
+        }
+        Some(Set {
+            archive: archive_of(inputs).unwrap_or_else(|| inputs[0].clone()),
+            whole: inputs.len() > 1,
+        })
+    }
+
+    /// Each part read against its line in `ARCHIVE.sha256`, when there is
+    /// one: a part whose SHA-256 differs gives `archive-digest-mismatch`.
+    pub(crate) fn check_sums(&self, digests: &Digests) -> anyhow::Result<Vec<Finding>> {
+        let sidecar = crate::sidecar_path(&self.archive);
+        let Some(sums) = read_part_sums(&sidecar)? else {
+            return Ok(Vec::new());
+        };
+        let mut findings = Vec::new();
+        for (path, sha256) in digests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let Some((_, expected)) = sums.iter().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            if expected != sha256 {
+                findings.push(Finding {
+                    level: FindingKind::ArchiveDigestMismatch.level(),
+                    kind: FindingKind::ArchiveDigestMismatch,
+                    message: format!(
+                        "the part {} has SHA-256 {sha256}, but {} gives {expected}: it is not the file the collector wrote",
+                        path.display(),
+                        sidecar.display()
+                    ),
+                    member: None,
+                    offset: None,
+                    checkpoint: None,
+                    line: None,
+                    part: part::parse_part_file_name(&name).map(|(_, n)| n),
+                });
+            }
+        }
+        Ok(findings)
+    }
+}
+
+/// The SHA-256 of each part read, in the order read.
+pub(crate) type Digests = std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, String)>>>;
+
 /// The archive a set of part files belongs to by their names
 /// (`case.tar.zst` for `case.tar.zst.part-0001` ...), when they all name
 /// the same one: its checksum file and custody log are found beside it.
@@ -127,16 +193,27 @@ pub(crate) fn read_part_sums(sidecar: &Path) -> anyhow::Result<Option<Vec<(Strin
 pub(crate) struct Concatenated {
     files: std::vec::IntoIter<(PathBuf, std::fs::File)>,
     current: Option<(PathBuf, std::fs::File, sha2::Sha256)>,
-    digests: std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, String)>>>,
+    digests: Digests,
 }
 
 impl Concatenated {
     /// Open every part now, so that a missing file is an error before
-    /// anything is read. The digests of the parts read appear in `digests`.
-    pub(crate) fn open(parts: &[PathBuf]) -> anyhow::Result<(Concatenated, std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, String)>>>)> {
+    /// anything is read. Returns where each begins in the stream, and the
+    /// digests of the parts, which appear as they are read.
+    pub(crate) fn open(parts: &[PathBuf]) -> anyhow::Result<(Concatenated, Vec<PartFile>, Digests)> {
         let mut files = Vec::new();
+        let mut starts = Vec::new();
+        let mut at = 0;
         for p in parts {
             let f = std::fs::File::open(p).with_context(|| format!("cannot open the part {}; check the path", p.display()))?;
+            starts.push(PartFile {
+                name: p.display().to_string(),
+                start: at,
+            });
+            at += f
+                .metadata()
+                .with_context(|| format!("cannot examine the part {}", p.display()))?
+                .len();
             files.push((p.clone(), f));
         }
         let digests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -145,7 +222,7 @@ impl Concatenated {
             current: None,
             digests: std::sync::Arc::clone(&digests),
         };
-        Ok((c, digests))
+        Ok((c, starts, digests))
     }
 }
 
