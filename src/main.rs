@@ -74,8 +74,11 @@ enum Command {
     },
     /// Verify an archive's chain of custody.
     Verify {
-        /// The archive, `-` for standard input, or s3://BUCKET/KEY.
-        archive: PathBuf,
+        /// The archive, `-` for standard input, or s3://BUCKET/KEY; or the
+        /// parts of a split archive in order (ARCHIVE.part-*), verified as the
+        /// archive they make one after the other.
+        #[arg(required = true, num_args = 1..)]
+        archive: Vec<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
         /// Print one JSON object (the wire format in docs/FORMAT.md).
@@ -465,7 +468,7 @@ struct Shown {
 }
 
 fn run_verify(
-    archive: &Path,
+    inputs: &[PathBuf],
     trust: &TrustArgs,
     time: &TimeArgs,
     archive_sha256: Option<String>,
@@ -473,26 +476,53 @@ fn run_verify(
     shown: Shown,
 ) -> anyhow::Result<u8> {
     let Shown { json, all, quiet } = shown;
+    // Parts of a split archive (several inputs, or one named as a part) are
+    // checked against the set's ARCHIVE.sha256 and custody log.
+    let set = cli::split::Set::of(inputs);
+    let archive = set.as_ref().map_or(inputs[0].as_path(), |s| s.archive.as_path());
     let checked = trust_anchors(trust).map_err(|e| ("trust-anchor", e)).and_then(|anchors| {
         let log_trust = cli::log::log_anchors(trust).map_err(|e| ("trust-anchor", e))?;
         let tsa_roots = cli::log::tsa_roots(time).map_err(|e| ("trust-anchor", e))?;
-        let archive_sha256 = expected_digest(archive, archive_sha256).map_err(|e| ("operational", e))?;
-        let log = custody_log_of(archive, custody_log).map_err(|e| ("operational", e))?;
-        let input = open_input(archive).map_err(|e| ("read", e))?;
+        let archive_sha256 = match &set {
+            Some(_) => archive_sha256.map(|sha256| verify::ExpectedDigest {
+                sha256,
+                source: verify::DigestSource::Option,
+                origin: "--archive-sha256".into(),
+            }),
+            None => expected_digest(archive, archive_sha256).map_err(|e| ("operational", e))?,
+        };
+        let log = match &set {
+            Some(s) if !s.whole && custody_log.is_none() => None,
+            _ => custody_log_of(archive, custody_log).map_err(|e| ("operational", e))?,
+        };
+        let (input, part_files, digests): (Box<dyn io::Read + Send>, _, _) = match &set {
+            Some(_) => {
+                let (c, files, digests) = cli::split::Concatenated::open(inputs).map_err(|e| ("read", e))?;
+                (Box::new(c), files, Some(digests))
+            }
+            None => (open_input(archive).map_err(|e| ("read", e))?, Vec::new(), None),
+        };
         let opts = VerifyOptions {
             trust: anchors,
             archive_sha256,
             hash_input: log.is_some(),
             tsa_roots,
             clock_tolerance: Some(time.clock_tolerance),
+            part_files,
         };
-        let (input, progress) = cli::progress::InputProgress::over(archive, input, quiet);
+        // A set's total size is not one file's: no percentage for it.
+        let shown = if set.is_some() { Path::new("-") } else { archive };
+        let (input, progress) = cli::progress::InputProgress::over(shown, input, quiet);
         let verified = verify::verify(input, &opts, &mut verify::NullSink);
         drop(progress);
         let mut report = verified.map_err(|e| {
             let e = anyhow::Error::from(e);
             (error_kind(&e), e)
         })?;
+        if let (Some(s), Some(digests)) = (&set, digests) {
+            let findings = s.check_sums(&digests).map_err(|e| ("operational", e))?;
+            report.add_findings(findings);
+        }
         let log = log.map(|(path, bytes)| cli::log::fold_in(&path, &bytes, &mut report, &log_trust, &opts));
         Ok((report, log))
     });
@@ -581,6 +611,9 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         Verdict::Incomplete if r.stopped_cleanly() => {
             "INCOMPLETE: the collection was stopped before its end; everything it wrote is intact and proven by the last checkpoint it signed (there is no seal)."
         }
+        Verdict::Incomplete if r.findings.iter().any(|f| f.kind == verify::FindingKind::SetIncomplete) => {
+            "INCOMPLETE: the parts given are not the whole split archive; what they hold is intact (see the warnings below)."
+        }
         Verdict::Incomplete => "INCOMPLETE: intact up to its last checkpoint, but the archive ends before its seal.",
         Verdict::Untrusted => "UNTRUSTED: the signatures check out, but the signing key is not one you named as trusted.",
         Verdict::Tampered if r.sealed && r.findings.iter().all(|f| f.level != Level::Error || f.line.is_some()) => {
@@ -600,6 +633,9 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
     };
     let _ = writeln!(s, "{headline}");
     let _ = writeln!(s, "  archive      {}", archive.display());
+    if let (None, Some(id)) = (&r.header, &r.archive_id) {
+        let _ = writeln!(s, "  archive id   {id}");
+    }
     if let Some(h) = &r.header {
         let _ = writeln!(s, "  archive id   {}", h.archive_id);
         let c = &h.case;
@@ -645,6 +681,14 @@ fn human_report(archive: &Path, r: &Report, all: bool) -> String {
         t.failures,
         t.skipped
     );
+    if let Some(n) = r.proven.after {
+        let _ = writeln!(
+            s,
+            "  part         begins after checkpoint {n}: checkpoints {}..{} are proven, not the header or checkpoints 1..{n} (in the parts before)",
+            n + 1,
+            r.proven.checkpoints
+        );
+    }
     if r.stopped_cleanly() {
         let _ = writeln!(
             s,

@@ -91,6 +91,11 @@ pub(crate) struct CollectArgs {
     /// archive; if it fails, the failure is recorded and collection goes on.
     #[arg(long, value_name = "URL")]
     tsa: Option<String>,
+    /// Write the archive as parts of at most about SIZE (K, M, G, T):
+    /// ARCHIVE.part-0001, ARCHIVE.part-0002, ..., each ending at a
+    /// checkpoint (a segment larger than SIZE makes a larger part).
+    #[arg(long, value_name = "SIZE", value_parser = cli::units::parse_size, conflicts_with = "plan")]
+    split: Option<u64>,
 }
 
 /// What a collection takes: its profile (none when only PATHs are given),
@@ -182,6 +187,11 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
     let output = args.output.clone().context("--output is required")?;
     let sources = selection.resolution.sources.clone();
     let to_stdout = output.as_os_str() == "-";
+    if to_stdout && args.split.is_some() {
+        return Err(anyhow!(
+            "--split writes part files ARCHIVE.part-0001, ...: give a file name with --output, not `-`"
+        ));
+    }
     if to_stdout && io::stdout().is_terminal() {
         return Err(anyhow!("refusing to write a binary archive to a terminal; redirect it (`> case.tar.zst`) or pipe it (`| ssh host 'cat > case.tar.zst'`)"));
     }
@@ -191,7 +201,12 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
         // Refused now rather than after a whole collection: a new archive
         // starts a new custody log, and never takes over another's.
         let log = custody::custody_log::log_path(&output);
-        if std::fs::symlink_metadata(&output).is_err() && std::fs::symlink_metadata(&log).is_ok() {
+        let written = if args.split.is_some() {
+            cli::split::part_path(&output, 1)
+        } else {
+            output.clone()
+        };
+        if std::fs::symlink_metadata(&written).is_err() && std::fs::symlink_metadata(&log).is_ok() {
             return Err(anyhow!(
                 "the custody log {} already exists, left by another archive of that name; nothing was collected. Move it away (it may be evidence of that archive's history) or choose another --output",
                 log.display()
@@ -209,9 +224,20 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
     }
     let mut never_collect = Vec::new();
     let mut upload = None;
+    let mut split = None;
     let out: Box<dyn Write + Send> = if let Some(object) = object {
+        if args.split.is_some() {
+            return Err(anyhow!(
+                "--split writes files; an object store takes the archive as one object. Drop --split for s3:// outputs"
+            ));
+        }
         let (store, writer, handle) = cli::s3::start_upload(&object, &args.s3)?;
         upload = Some((object, store, handle));
+        Box::new(writer)
+    } else if let Some(size) = args.split {
+        let (parts, writer, first) = cli::split::open_parts(&output, size)?;
+        never_collect.push(first);
+        split = Some(parts);
         Box::new(writer)
     } else if to_stdout {
         // `-o - > FILE` inside a collected tree: the walk must not read the
@@ -258,6 +284,7 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
         threads: args.threads.map_or_else(collect::default_threads, |n| n as usize),
         stop: Some(stop_on_signals()?),
         tsa: tsa.clone(),
+        split: split.clone(),
     };
     let fingerprint = signer::fingerprint(&signer.public_key());
     if signer.source_name() == "ephemeral" && !args.quiet {
@@ -294,6 +321,7 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
     if let Some((object, store, handle)) = &upload {
         cli::s3::finish(handle, store, object)?;
     }
+    let parts = split.as_ref().map(custody::collect::PartFiles::finish);
     let mut report = String::new();
     use std::fmt::Write as _;
     let _ = writeln!(
@@ -305,6 +333,9 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
             output.display().to_string()
         }
     );
+    if let Some(parts) = &parts {
+        let _ = writeln!(report, "parts        {}", cli::split::parts_line(&output, parts));
+    }
     if let Some(why) = &summary.stopped {
         let _ = writeln!(
             report,
@@ -386,6 +417,7 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
             started_at: &started_at,
             log_head: &head,
             live: live_summary.as_ref(),
+            parts: None,
         };
         let [sidecar, log, receipt] = cli::s3::put_sidecars(store, object, &summary.archive_sha256, log.bytes(), &form.text())?;
         let mut o = io::stdout().lock();
@@ -396,12 +428,16 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
     } else {
         let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let sidecar = sidecar_path(&output);
-        std::fs::write(&sidecar, format!("{}  {name}\n", summary.archive_sha256)).with_context(|| {
-            format!(
-                "the archive is complete, but its checksum file {} could not be written",
-                sidecar.display()
-            )
-        })?;
+        if let Some(parts) = &parts {
+            cli::split::write_sidecar(&sidecar, &output, parts)?;
+        } else {
+            std::fs::write(&sidecar, format!("{}  {name}\n", summary.archive_sha256)).with_context(|| {
+                format!(
+                    "the archive is complete, but its checksum file {} could not be written",
+                    sidecar.display()
+                )
+            })?;
+        }
         let (log, head) = cli::log::write_acquired(&output, &mut signer, &summary, acquired_by(&args), args.location.clone(), tsa.as_ref())
             .context("the archive is complete, but its custody log could not be written; record the acquisition with `custody log add ARCHIVE --event acquired`")?;
         let mut o = io::stdout().lock();
@@ -417,6 +453,7 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
             started_at: &started_at,
             log_head: &head,
             live: live_summary.as_ref(),
+            parts: parts.as_deref(),
         };
         std::fs::write(&receipt, form.text()).with_context(|| {
             format!(
@@ -467,6 +504,8 @@ struct CustodyForm<'a> {
     started_at: &'a str,
     log_head: &'a str,
     live: Option<&'a collect::LiveSummary>,
+    /// The part files of a split archive.
+    parts: Option<&'a [collect::PartRecord]>,
 }
 
 impl CustodyForm<'_> {
@@ -482,7 +521,7 @@ impl CustodyForm<'_> {
             .unwrap_or_default();
         let mut t = String::from("custody collection receipt: the values for the chain-of-custody form\n\n");
         for (label, value) in [
-            ("archive", name),
+            ("archive", name.clone()),
             ("archive sha256", s.archive_sha256.clone()),
             ("final chain", s.chain.clone()),
             ("archive id", s.archive_id.clone()),
@@ -507,6 +546,15 @@ impl CustodyForm<'_> {
             ("custody log head", self.log_head.to_owned()),
         ] {
             let _ = writeln!(t, "{label:<18} {value}");
+        }
+        if let Some(parts) = self.parts {
+            // A split archive: its SHA-256 above is that of the parts
+            // concatenated in order; each part's own is here.
+            let _ = writeln!(t, "{:<18} {} (their SHA-256 in {name}.sha256)", "parts", parts.len());
+            for p in parts {
+                let file = custody::format::part::part_file_name(&name, p.part);
+                let _ = writeln!(t, "{:<18} {}  {file} ({} bytes)", format!("part {}", p.part), p.sha256, p.bytes);
+            }
         }
         t
     }

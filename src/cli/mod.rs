@@ -8,4 +8,5 @@ pub(crate) mod log;
 pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod s3;
+pub(crate) mod split;
 pub(crate) use custody::units;

@@ -90,6 +90,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<u8> {
         hash_input: true,
         tsa_roots,
         clock_tolerance: Some(args.time.clock_tolerance),
+        part_files: Vec::new(),
     };
     let log = custody_log_of(archive, args.custody_log.clone())?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -60,6 +60,7 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
             self.totals.evidence_members += 1;
             self.totals.content_bytes += entry.size;
             self.segment_evidence += 1;
+            self.part_has_evidence = true;
             if entry.status.is_failure() {
                 self.totals.failures += 1;
                 if self.failures.len() < super::MAX_FAILURES_NAMED {
@@ -113,7 +114,7 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
         self.write_member_bytes(m, data)
     }
 
-    fn checkpoint(&mut self, seal: Option<Seal>, stopped: Option<String>) -> Result<(), CollectError> {
+    pub(super) fn checkpoint(&mut self, seal: Option<Seal>, stopped: Option<String>) -> Result<(), CollectError> {
         self.seq += 1;
         let is_seal = seal.is_some();
         let stopped_here = stopped.clone();
@@ -164,6 +165,11 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
         self.write_custody_member(&doc::signature_path(self.seq), &sig, secs)?;
         if !is_seal && stopped_here.is_none() {
             self.end_frame()?;
+            if self.opts.split.is_some() {
+                // The next part, if one begins here, copies them (§18).
+                self.last_signed = Some((bytes.clone(), sig.clone(), secs));
+                self.last_signed_end = self.pos;
+            }
         }
         // A stopped collection ends here: no token could be written after it.
         if stopped_here.is_none() {

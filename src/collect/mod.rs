@@ -14,6 +14,7 @@
 //!   hashes it, cuts it into frames and compresses them;
 //! - `host`: facts about the collecting host;
 //! - `stamps`: trusted time, each checkpoint's signature sent to a TSA;
+//! - `split`: the archive written as part files, each ending at a checkpoint;
 //! - `live`: the live response and a profile's commands, before the walk.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -36,6 +37,7 @@ mod live;
 mod member;
 mod pipe;
 mod readahead;
+mod split;
 mod stamps;
 mod walk;
 mod writer;
@@ -45,6 +47,7 @@ pub use crate::format::doc::rfc3339_secs;
 pub use checkpoint::signal_name;
 pub use host::now_rfc3339;
 pub use live::LiveSummary;
+pub use split::{OpenPart, PartFiles, PartRecord, PartWriter};
 pub use stamps::TimestampSummary;
 
 use host::{host_info, noatime_scope, Names};
@@ -140,6 +143,10 @@ pub struct CollectOptions {
     /// A time-stamping authority to countersign each checkpoint's signature
     /// (docs/FORMAT.md §15); its failures are recorded, never fatal.
     pub tsa: Option<crate::tsa::Client>,
+    /// Write the archive in parts of at most about this size, each ending at
+    /// a checkpoint (docs/FORMAT.md §18); the output given to
+    /// [`Collector::start`] must then be their [`PartWriter`].
+    pub split: Option<PartFiles>,
 }
 
 impl CollectOptions {
@@ -159,6 +166,7 @@ impl CollectOptions {
             threads: default_threads(),
             stop: None,
             tsa: None,
+            split: None,
         }
     }
 }
@@ -238,6 +246,18 @@ pub struct Collector<'a, W: Write + Send + 'static> {
     pending_answers: Vec<(u64, i64, Result<Vec<u8>, String>)>,
     /// The failures a summary names.
     failures: Vec<(String, String, Option<String>)>,
+    /// What the output thread has written (a split collection's estimate).
+    written: Arc<writer::Written>,
+    /// The part being written (1 when not split), where it began in
+    /// compressed bytes, and whether it holds an evidence member yet.
+    part: u64,
+    part_start_compressed: u64,
+    part_has_evidence: bool,
+    /// A split collection's last non-final checkpoint: its document, its
+    /// signature and their mtime, which the next part's document copies; and
+    /// the tar offset right after that signature.
+    last_signed: Option<(Vec<u8>, Vec<u8>, i64)>,
+    last_signed_end: u64,
 }
 
 impl<'a, W: Write + Send + 'static> Collector<'a, W> {
@@ -245,7 +265,11 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
     pub fn start(out: W, signer: &'a mut Signer, opts: CollectOptions, progress: &'a mut dyn Progress) -> Result<Self, CollectError> {
         let mut id = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-        let out = TarStream::new(out, opts.zstd_level, opts.threads).map_err(|source| CollectError::Output { bytes: 0, source })?;
+        let mut out = TarStream::new(out, opts.zstd_level, opts.threads).map_err(|source| CollectError::Output { bytes: 0, source })?;
+        if let Some(parts) = &opts.split {
+            out.split_into(parts.clone());
+        }
+        let written = out.written();
         let mut c = Collector {
             out: Out::Direct(Box::new(out)),
             pos: 0,
@@ -271,6 +295,12 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
             stamps: opts.tsa.clone().map(stamps::Stamper::start),
             pending_answers: Vec::new(),
             failures: Vec::new(),
+            written,
+            part: 1,
+            part_start_compressed: 0,
+            part_has_evidence: false,
+            last_signed: None,
+            last_signed_end: 0,
             opts,
         };
         let header = c.header_doc();
@@ -310,6 +340,7 @@ impl<'a, W: Write + Send + 'static> Collector<'a, W> {
                 one_file_system: self.opts.walk.one_file_system,
                 zstd_level: self.opts.zstd_level,
                 noatime: Some(noatime_scope().into()),
+                split_bytes: self.opts.split.as_ref().map(PartFiles::size),
             },
             signer: doc::SignerInfo {
                 public_key: crate::signer::public_key_line(&public),

@@ -156,12 +156,18 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
     /// Archive the oldest item of the window.
     fn next_in_order(&mut self, ahead: &mut Ahead) -> Result<(), CollectError> {
         match ahead.window.pop_front() {
-            Some(Slot::Now(item)) => self.archive_item(*item)?,
+            Some(Slot::Now(item)) => {
+                if let WalkItem::Entry(e) = &*item {
+                    self.maybe_end_part(e.metadata.size)?;
+                }
+                self.archive_item(*item)?
+            }
             Some(Slot::ReadAhead) => {
                 // The read-ahead thread takes files in order, so its next
                 // answer is this one.
                 let (e, read) = ahead.done.recv().expect("the read-ahead thread answers every file");
                 ahead.bytes -= e.metadata.size;
+                self.maybe_end_part(e.metadata.size)?;
                 self.archive_file(&e, Some(read))?;
             }
             None => return Ok(()),

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -66,6 +67,15 @@ impl ContentDigest {
     }
 }
 
+/// What the output thread has written so far: tar bytes (of whole frames)
+/// and the compressed bytes they became. A split collection estimates the
+/// size of the part it is writing from them (docs/FORMAT.md §18).
+#[derive(Default)]
+pub(super) struct Written {
+    pub(super) tar: AtomicU64,
+    pub(super) compressed: AtomicU64,
+}
+
 /// Zeros to write or hash from.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
@@ -112,6 +122,7 @@ pub(super) struct Frames<W: Write + Send + 'static> {
     max_in_flight: u64,
     spare_tar: Vec<Vec<u8>>,
     spare_out: Vec<Vec<u8>>,
+    output_counts: Arc<Written>,
 }
 
 impl<W: Write + Send + 'static> Frames<W> {
@@ -137,9 +148,11 @@ impl<W: Write + Send + 'static> Frames<W> {
             sha: Sha256::new(),
             bytes: 0,
         };
+        let written = Arc::new(Written::default());
+        let counted = Arc::clone(&written);
         let output = std::thread::Builder::new()
             .name("custody-out".into())
-            .spawn(move || write_frames(writer, &output_rx, &back_tx))?;
+            .spawn(move || write_frames(writer, &output_rx, &back_tx, &counted))?;
         Ok(Frames {
             pool: Pool { jobs: Some(jobs), workers },
             to_output: Some(to_output),
@@ -150,6 +163,7 @@ impl<W: Write + Send + 'static> Frames<W> {
             max_in_flight: (threads + 1) as u64,
             spare_tar: Vec::new(),
             spare_out: Vec::new(),
+            output_counts: written,
         })
     }
 
@@ -260,7 +274,7 @@ fn compress_frames(mut z: zstd::bulk::Compressor<'static>, jobs: &Mutex<Receiver
 /// What the output thread does: write compressed frames in stream order and
 /// flush when asked, until every sender is gone. After an error nothing more
 /// is written; the error is reported once.
-fn write_frames<W: Write>(mut w: HashingWriter<W>, rx: &Receiver<ToOutput>, back: &Sender<Back>) -> HashingWriter<W> {
+fn write_frames<W: Write>(mut w: HashingWriter<W>, rx: &Receiver<ToOutput>, back: &Sender<Back>, written: &Written) -> HashingWriter<W> {
     let mut waiting: BTreeMap<u64, (Vec<u8>, io::Result<Vec<u8>>)> = BTreeMap::new();
     let mut next = 0u64;
     let mut failed = false;
@@ -281,6 +295,8 @@ fn write_frames<W: Write>(mut w: HashingWriter<W>, rx: &Receiver<ToOutput>, back
                     next += 1;
                     match out.and_then(|out| if failed { Ok(out) } else { w.write_all(&out).map(|()| out) }) {
                         Ok(out) => {
+                            written.tar.fetch_add(tar.len() as u64, Ordering::SeqCst);
+                            written.compressed.fetch_add(out.len() as u64, Ordering::SeqCst);
                             let _ = back.send(Back::Written(tar, out));
                         }
                         Err(e) => {
@@ -316,6 +332,8 @@ pub(super) struct TarStream<W: Write + Send + 'static> {
     segment: blake3::Hasher,
     hashed: usize,
     member: Option<ContentDigest>,
+    /// The part files of a split collection, told where each part ends.
+    parts: Option<super::split::PartFiles>,
 }
 
 impl<W: Write + Send + 'static> TarStream<W> {
@@ -329,7 +347,28 @@ impl<W: Write + Send + 'static> TarStream<W> {
             segment: blake3::Hasher::new(),
             hashed: 0,
             member: None,
+            parts: None,
         })
+    }
+
+    /// Write into the part files `parts`, which [`Self::end_part`] cuts.
+    pub(super) fn split_into(&mut self, parts: super::split::PartFiles) {
+        self.parts = Some(parts);
+    }
+
+    /// What the output thread has written so far.
+    pub(super) fn written(&mut self) -> Arc<Written> {
+        Arc::clone(&self.frames().output_counts)
+    }
+
+    /// End the frame, write everything, and start a new part file: the
+    /// next byte written is the first of the next part.
+    pub(super) fn end_part(&mut self) -> io::Result<()> {
+        self.end_frame()?;
+        if let Some(p) = &self.parts {
+            p.cut();
+        }
+        Ok(())
     }
 
     fn frames(&mut self) -> &mut Frames<W> {
@@ -480,6 +519,8 @@ pub(super) enum Msg {
     Boundary,
     /// End the zstd frame.
     Frame,
+    /// End the frame and the part file (a split collection).
+    EndPart,
 }
 
 /// What the writer thread answers.
@@ -530,6 +571,7 @@ pub(super) fn serve<W: Write + Send + 'static>(
             }
             Msg::Boundary => stream.boundary()?,
             Msg::Frame => stream.end_frame()?,
+            Msg::EndPart => stream.end_part()?,
         }
     }
     Ok(())

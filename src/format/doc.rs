@@ -108,6 +108,10 @@ pub struct Parameters {
     /// counted in the seal's `opened_without_noatime`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub noatime: Option<String>,
+    /// The size the archive's parts were cut at, when it was written in
+    /// parts (`--split`, docs/FORMAT.md §18): an addition, absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub split_bytes: Option<u64>,
 }
 
 /// Who signs this archive.

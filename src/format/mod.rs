@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod doc;
+pub mod part;
 pub mod sparse;
 pub mod tar;
 pub mod timestamp;

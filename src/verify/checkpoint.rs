@@ -192,6 +192,7 @@ impl Verifier<'_> {
                 totals: cp.totals.clone(),
                 until: Some(cp.time.clone()),
                 chain: Some(chain.clone()),
+                after: self.proven.after,
             };
         }
         // A proven checkpoint the collector signed as its last is a known
@@ -237,7 +238,7 @@ impl Verifier<'_> {
     /// type, sequence number and archive id.
     fn check_checkpoint_identity(&mut self, seq: u64, cp: &CheckpointDoc, offset: u64) -> bool {
         let path = doc::checkpoint_path(seq).into_bytes();
-        let same_archive = self.header.as_ref().is_none_or(|h| h.archive_id == cp.archive_id);
+        let same_archive = self.expected_archive_id().is_none_or(|id| id == cp.archive_id);
         let ok = doc::check_format(&cp.format)
             && cp.doc_type == doc::CHECKPOINT_TYPE
             && cp.seq == seq
@@ -262,11 +263,11 @@ impl Verifier<'_> {
                 ),
             ));
         }
-        if let Some(h) = &self.header {
-            if cp.archive_id != h.archive_id {
+        if let Some(id) = self.expected_archive_id() {
+            if cp.archive_id != id {
                 problems.push((
                     FindingKind::ChainBroken,
-                    format!("checkpoint {seq} belongs to archive {}, not {}", cp.archive_id, h.archive_id),
+                    format!("checkpoint {seq} belongs to archive {}, not {id}", cp.archive_id),
                 ));
             }
         }

@@ -163,6 +163,11 @@ impl Decoded {
         }
     }
 
+    /// Compressed offset where the frame of the last bytes read begins.
+    pub(super) fn frame_begin(&self) -> u64 {
+        self.frame_begin
+    }
+
     /// Decoded bytes read so far.
     pub(super) fn produced(&self) -> u64 {
         self.produced

@@ -113,6 +113,18 @@ pub enum FindingKind {
     /// A checkpoint's time and its token's genTime differ by more than the
     /// clock tolerance (§15).
     ClockDisagrees,
+    /// A part of a split archive is missing between two parts given (§18).
+    PartMissing,
+    /// A part of a split archive is given twice, or out of order, or does
+    /// not continue the part before it (§18).
+    PartOutOfPlace,
+    /// A part of another archive among the parts given (§18).
+    PartForeign,
+    /// A part document that does not parse or does not check out (§18).
+    BadPartDocument,
+    /// The parts given are not the whole set: they begin after part 1, or
+    /// end before the part with the seal (§18).
+    SetIncomplete,
 }
 
 impl FindingKind {
@@ -128,7 +140,8 @@ impl FindingKind {
             | FindingKind::LogArchiveDigestDiffers
             | FindingKind::TimestampUntrusted
             | FindingKind::TimestampFailed
-            | FindingKind::ClockDisagrees => Level::Warning,
+            | FindingKind::ClockDisagrees
+            | FindingKind::SetIncomplete => Level::Warning,
             FindingKind::CollectionFailure | FindingKind::CollectionSkip | FindingKind::CollectionStopped => Level::Info,
             _ => Level::Error,
         }
@@ -156,6 +169,9 @@ pub struct Finding {
     /// Line of the custody log, for the log's findings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The part of a split archive it is about (docs/FORMAT.md §18).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<u64>,
 }
 
 impl Finding {
@@ -169,6 +185,7 @@ impl Finding {
             offset: None,
             checkpoint: None,
             line,
+            part: None,
         }
     }
 }
@@ -186,6 +203,7 @@ impl Verifier<'_> {
             offset,
             checkpoint,
             line: None,
+            part: None,
         });
     }
 

@@ -37,6 +37,9 @@ impl Verifier<'_> {
                 return Ok(());
             }
         };
+        if let Some(part) = crate::format::part::parse_part_path(&first.meta.path) {
+            return self.part_document(part, first, true);
+        }
         if first.meta.path != doc::HEADER_PATH.as_bytes() {
             return Err(VerifyError::NotAnArchive(format!(
                 "its first member is {:?}, not {}",
@@ -71,6 +74,7 @@ impl Verifier<'_> {
                         Some(1),
                     );
                 }
+                self.parts.split = h.parameters.split_bytes.is_some();
                 self.header = Some(h);
             }
             Ok(h) => self.find(
@@ -94,6 +98,13 @@ impl Verifier<'_> {
             ),
         }
         self.chain = doc::chain_value(&bytes);
+        self.parts.last = 1;
+        let name = self
+            .part_files
+            .first()
+            .map_or_else(|| "part 1".to_string(), |f| format!("{} (part 1)", f.name));
+        self.parts.last_file = Some(name.clone());
+        self.parts.seen.push((1, name));
         self.segment_members.push(*first);
         Ok(())
     }

@@ -193,7 +193,8 @@ impl Verifier<'_> {
         let keep = (meta.path == doc::HEADER_PATH.as_bytes()
             || doc::parse_checkpoint_path(&meta.path).is_some()
             || doc::parse_manifest_path(&meta.path).is_some()
-            || crate::format::timestamp::parse_timestamp_path(&meta.path).is_some())
+            || crate::format::timestamp::parse_timestamp_path(&meta.path).is_some()
+            || crate::format::part::parse_part_path(&meta.path).is_some())
             && !meta.sparse
             && meta.stored_size <= MAX_DOCUMENT_LEN;
         let mut observed = Observed {
@@ -349,6 +350,41 @@ impl Verifier<'_> {
             o.sha256 = Some(hex::encode(sha.finalize()));
         }
         Ok(Ok(invalid))
+    }
+}
+
+impl Verifier<'_> {
+    /// A custody member that is not in this stream but whose bytes are
+    /// known exactly (`bytes`: canonical header, then `content` and its
+    /// padding), at tar offset `offset`: read as if it were, into the
+    /// segment digest and the sink. A part's first segment begins with two
+    /// such members, copied in its part document (FORMAT.md §18).
+    pub(super) fn rebuilt_member(&mut self, offset: u64, bytes: &[u8], content: &[u8]) -> Result<Observed, VerifyError> {
+        let header_len = bytes.len() - content.len() - tar::padding(content.len() as u64);
+        let header_bytes = &bytes[..header_len];
+        let block = |at: usize| -> [u8; BLOCK] { header_bytes[at..at + BLOCK].try_into().expect("a whole block") };
+        let mut ustar = tar::parse_ustar(&block(0)).map_err(|e| io::Error::other(e.to_string()))?;
+        let mut pax = Vec::new();
+        if ustar.kind == EntryKind::PaxExtended {
+            pax = tar::parse_pax_records(&header_bytes[BLOCK..BLOCK + ustar.size as usize]).map_err(|e| io::Error::other(e.to_string()))?;
+            ustar = tar::parse_ustar(&block(header_len - BLOCK)).map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        let meta = member_meta(self.members_read, offset, &ustar, &pax);
+        self.members_read += 1;
+        let header_number = self.segment.update_header(header_bytes);
+        self.segment.update(&bytes[header_len..]);
+        self.sink.start(&meta).map_err(VerifyError::Sink)?;
+        self.sink.data(content).map_err(VerifyError::Sink)?;
+        Ok(Observed {
+            meta,
+            header_digest: String::new(),
+            sha256: Some(hex::encode(Sha256::digest(content))),
+            pending: None,
+            pending_header: Some(header_number),
+            content: None,
+            header_bytes: header_bytes.to_vec(),
+            end: offset + bytes.len() as u64,
+        })
     }
 }
 

@@ -36,6 +36,7 @@ pub mod frames;
 mod header;
 mod listing;
 mod members;
+mod parts;
 mod report;
 mod seal;
 mod segment;
@@ -44,6 +45,7 @@ mod timestamps;
 
 pub use archive_file::{parse_sha256_hex, parse_sidecar, ArchiveFile, DigestSource, ExpectedDigest};
 pub use findings::{Finding, FindingKind, Level};
+pub use parts::PartFile;
 pub use report::{Proven, Report, SignerReport, Verdict};
 pub use sink::{MemberMeta, MemberOutcome, MemberSink, NullSink, Proof};
 pub use timestamps::{TimestampReport, DEFAULT_CLOCK_TOLERANCE};
@@ -88,6 +90,9 @@ pub struct VerifyOptions {
     /// Seconds a checkpoint's time and its token's genTime may differ
     /// (default [`DEFAULT_CLOCK_TOLERANCE`]).
     pub clock_tolerance: Option<u64>,
+    /// The files of a split archive's parts, when the input is several
+    /// read one after the other: findings name them (docs/FORMAT.md §18).
+    pub part_files: Vec<PartFile>,
 }
 
 struct Verifier<'s> {
@@ -144,6 +149,9 @@ struct Verifier<'s> {
     timestamps: Vec<TimestampReport>,
     tsa_roots: Option<crate::tsa::Roots>,
     clock_tolerance: u64,
+    /// The parts of a split archive read so far, and the files given.
+    parts: parts::Parts,
+    part_files: Vec<PartFile>,
 }
 
 /// Most bytes hashed and passed on at a time.
@@ -212,6 +220,8 @@ pub fn verify<R: Read + Send>(input: R, opts: &VerifyOptions, sink: &mut dyn Mem
             timestamps: Vec::new(),
             tsa_roots: opts.tsa_roots.clone(),
             clock_tolerance: opts.clock_tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE),
+            parts: parts::Parts::default(),
+            part_files: opts.part_files.clone(),
         };
         v.read_header_document()?;
         v.run()?;
@@ -230,10 +240,15 @@ impl Verifier<'_> {
         loop {
             match self.next_member()? {
                 Next::Member(m) => {
-                    if let Some((seq, false)) = doc::parse_checkpoint_path(&m.meta.path) {
+                    if let Some(part) = crate::format::part::parse_part_path(&m.meta.path) {
+                        self.part_document(part, m, false)?;
+                    } else if self.parts.foreign {
+                        self.pass_over(*m, self.parts.last + 1)?;
+                    } else if let Some((seq, false)) = doc::parse_checkpoint_path(&m.meta.path) {
                         if self.checkpoint(seq, m)? {
                             return self.after_seal();
                         }
+                        self.parts.after_signature = Some(self.stream.pos);
                         if let Some((damaged, off)) = self.stopped_at.take() {
                             if damaged && self.resync(off)? {
                                 continue;
@@ -252,6 +267,10 @@ impl Verifier<'_> {
                 }
                 Next::Stopped(ReadEnd::Eof, off) if self.stopped_end == Some(off) => {
                     // The end the stopped collection signed: not a cut.
+                    return self.flush_unproven();
+                }
+                Next::Stopped(ReadEnd::Eof, off) if self.ended_at_part_end(off) => {
+                    // Where a part ends: the parts after it were not given.
                     return self.flush_unproven();
                 }
                 Next::Stopped(end, off) => {

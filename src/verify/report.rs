@@ -61,6 +61,11 @@ pub struct Proven {
     pub until: Option<String>,
     /// Chain value after the last of them (after the seal: the archive's final value).
     pub chain: Option<String>,
+    /// For a part of a split archive verified without the parts before it
+    /// (docs/FORMAT.md §18): the checkpoint it continues from. Checkpoints
+    /// `after + 1 ..= checkpoints` are proven, not those up to `after`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
 }
 
 /// The verifier's full answer.
@@ -113,6 +118,16 @@ impl Verifier<'_> {
             source: h.signer.source.clone(),
             trusted_as: self.key.as_ref().and_then(|k| opts.trust.principal_for(k)),
         });
+        // A part verified without part 1 names its signer in its part document.
+        let signer = signer.or_else(|| {
+            let (line, key) = (self.parts.signer.clone()?, self.key.as_ref()?);
+            Some(SignerReport {
+                public_key: line,
+                fingerprint: signer::fingerprint(key),
+                source: "part document".into(),
+                trusted_as: opts.trust.principal_for(key),
+            })
+        });
         if let Some(s) = &signer {
             if s.trusted_as.is_none() {
                 let msg = if opts.trust.is_empty() {
@@ -141,7 +156,10 @@ impl Verifier<'_> {
         } else {
             Verdict::Verified
         };
-        let stopped_cleanly = !tampered && self.stopped_end == Some(self.stream.pos);
+        // A part ends right after a checkpoint's signature, which that
+        // checkpoint proves as a stopped collection's last one does.
+        let part_end = self.parts.ended_at == Some(self.stream.pos) && self.proven.checkpoints == self.checkpoint_seq;
+        let stopped_cleanly = !tampered && (self.stopped_end == Some(self.stream.pos) || part_end);
         let unproven_tar_bytes = if sealed || stopped_cleanly {
             0
         } else {
@@ -151,7 +169,7 @@ impl Verifier<'_> {
         let unproven_members = if sealed { 0 } else { self.unproven_members + self.segment_overflow };
         Report {
             verdict,
-            archive_id: self.header.as_ref().map(|h| h.archive_id.clone()),
+            archive_id: self.expected_archive_id(),
             header: self.header,
             signer,
             sealed,
