@@ -65,7 +65,7 @@ enum Command {
     },
     /// Collect a profile's live state and files (default: devserver), or
     /// PATHs, into a signed archive.
-    Collect(cli::collect::CollectArgs),
+    Collect(Box<cli::collect::CollectArgs>),
     /// List the built-in collection profiles, or print one (its TOML).
     Profiles {
         /// Print this profile's TOML (a built-in name or a file).
@@ -212,7 +212,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Keygen { output, comment, encrypt } => keygen(&output, &comment, encrypt),
-        Command::Collect(args) => cli::collect::run(args),
+        Command::Collect(args) => cli::collect::run(*args),
         Command::Profiles { show } => cli::collect::profiles(show.as_deref()),
         Command::Verify {
             archive,
