@@ -362,7 +362,7 @@ fn a_fleet_is_collected_streamed_recorded_and_verified_and_failures_stay_per_hos
             "custody_staging_parent": stage,
         }),
     );
-    assert_ne!(rc, 0, "an unreachable and a failed host make the play fail:\n{out}");
+    assert_eq!(rc, 4, "ansible-playbook exits 4 when a host was unreachable:\n{out}");
 
     let key = fleet.signer_pub.to_str().unwrap();
     for host in ["alpha", "bravo", "named"] {
