@@ -403,23 +403,28 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
             }
         );
     }
+    let signer_source = signer.source_name().to_string();
+    let receipt_text = |log_head: &str, parts: Option<&[collect::PartRecord]>| {
+        CustodyForm {
+            args: &args,
+            summary: &summary,
+            fingerprint: &fingerprint,
+            signer_source: &signer_source,
+            started_at: &started_at,
+            log_head,
+            live: live_summary.as_ref(),
+            parts,
+        }
+        .text()
+    };
     if to_stdout {
         eprint!("{report}");
     } else if let Some((object, store, _)) = &upload {
         let mut log = custody::custody_log::LogFile::in_memory(&custody::custody_log::log_path(&output));
         let head = cli::log::record_acquired(&mut log, &output, &mut signer, &summary, acquired_by(&args), args.location.clone(), tsa.as_ref())
             .context("the archive is stored, but its custody log could not be made; record the acquisition with `custody log add` on a downloaded copy")?;
-        let form = CustodyForm {
-            args: &args,
-            summary: &summary,
-            fingerprint: &fingerprint,
-            signer_source: signer.source_name(),
-            started_at: &started_at,
-            log_head: &head,
-            live: live_summary.as_ref(),
-            parts: None,
-        };
-        let [sidecar, log, receipt] = cli::s3::put_sidecars(store, object, &summary.archive_sha256, log.bytes(), &form.text())?;
+        let [sidecar, log, receipt] =
+            cli::s3::put_sidecars(store, object, &summary.archive_sha256, log.bytes(), &receipt_text(&head, None))?;
         let mut o = io::stdout().lock();
         write!(o, "{report}")?;
         writeln!(o, "sidecar      {sidecar}")?;
@@ -445,17 +450,7 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
         writeln!(o, "sidecar      {}", sidecar.display())?;
         writeln!(o, "custody log  {} (acquired; head {head})", log.display())?;
         let receipt = receipt_path(&output);
-        let form = CustodyForm {
-            args: &args,
-            summary: &summary,
-            fingerprint: &fingerprint,
-            signer_source: signer.source_name(),
-            started_at: &started_at,
-            log_head: &head,
-            live: live_summary.as_ref(),
-            parts: parts.as_deref(),
-        };
-        std::fs::write(&receipt, form.text()).with_context(|| {
+        std::fs::write(&receipt, receipt_text(&head, parts.as_deref())).with_context(|| {
             format!(
                 "the archive is complete, but its receipt {} could not be written",
                 receipt.display()
