@@ -249,16 +249,7 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<u8> {
         }
         Box::new(io::BufWriter::with_capacity(1 << 20, io::stdout()))
     } else {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&output)
-            .with_context(|| {
-                format!(
-                    "cannot create the archive {}; it must not exist already and its directory must be writable",
-                    output.display()
-                )
-            })?;
+        let f = cli::create_new(&output, "archive")?;
         use std::os::unix::fs::MetadataExt;
         let m = f.metadata()?;
         never_collect.push((m.dev(), m.ino()));

@@ -63,7 +63,7 @@ pub(crate) fn run(args: ExportArgs) -> anyhow::Result<u8> {
         file_name: file_name(&args.archive),
     };
     let out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(io::BufWriter::new(create(path)?)),
+        Some(path) => Box::new(io::BufWriter::new(super::create_new(path, "export")?)),
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
     let mut exporter = Exporter::new(out, format, facts);
@@ -84,17 +84,4 @@ fn file_name(archive: &Path) -> Option<String> {
         return None;
     }
     archive.file_name().map(|n| n.to_string_lossy().into_owned())
-}
-
-fn create(path: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "cannot create {}; it must not exist already and its directory must be writable",
-                path.display()
-            )
-        })
 }

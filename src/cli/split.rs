@@ -17,23 +17,10 @@ pub(crate) fn part_path(archive: &Path, n: u64) -> PathBuf {
     archive.with_file_name(part::part_file_name(&name, n))
 }
 
-fn create(path: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "cannot create the part {}; it must not exist already and its directory must be writable",
-                path.display()
-            )
-        })
-}
-
 /// Create part 1 of `archive` and the way to open the next ones. Returns
 /// the parts, their writer, and part 1's device and inode (never collected).
 pub(crate) fn open_parts(archive: &Path, size: u64) -> anyhow::Result<(PartFiles, PartWriter, (u64, u64))> {
-    let first = create(&part_path(archive, 1))?;
+    let first = super::create_new(&part_path(archive, 1), "part")?;
     use std::os::unix::fs::MetadataExt;
     let m = first.metadata()?;
     let archive = archive.to_path_buf();
