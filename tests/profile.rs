@@ -385,3 +385,49 @@ fn the_built_in_profile_collects_this_machine_and_verifies() {
     let processes = live_json(&live, "processes.json");
     assert!(processes["count"].as_u64().unwrap() > 1, "{processes:#}");
 }
+
+#[test]
+fn a_stop_during_the_live_response_records_what_did_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    make_profile_tree(&root);
+    let profile = write_profile(
+        dir.path(),
+        &root,
+        "[live]\nsteps = [\"system\"]\n\
+         [[command]]\nname = \"slow\"\nargv = [\"sleep\", \"600\"]\ntimeout = \"3s\"\n\
+         [[command]]\nname = \"later\"\nargv = [\"true\"]\n",
+    );
+    let key = keygen(dir.path(), "key");
+    let archive = dir.path().join("stopped.tar.zst");
+    let child = custody()
+        .args(["collect", "-q", "--profile"])
+        .arg(&profile)
+        .arg("--output")
+        .arg(&archive)
+        .arg("--key")
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While `slow` runs: the stop waits for it (its timeout), then `later`
+    // is not run and the walk does not begin.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 5, "{}", text(&o));
+    let (report, status) = verify_json(&archive, &["--key", pub_of(&key).to_str().unwrap()]);
+    assert_eq!((status, report["verdict"].as_str()), (10, Some("incomplete")), "{report:#}");
+    let live = dir.path().join("extracted");
+    extract_live(&archive, &live);
+    let not_run = live_json(&live, "not-run.json");
+    assert_eq!(not_run["commands"], serde_json::json!(["later"]), "{not_run:#}");
+    assert_eq!(not_run["steps"], serde_json::json!([]), "{not_run:#}");
+    assert!(not_run["reason"].as_str().unwrap().contains("SIGTERM"), "{not_run:#}");
+    assert_eq!(live_json(&live, "commands/slow.json")["outcome"], "timed-out");
+    assert!(!live.join(".custody/live/commands/later.json").exists());
+    let listed = list_paths(&archive, &key);
+    assert!(!listed.iter().any(|p| p.ends_with("app/conf/a.conf")), "the walk ran: {listed:?}");
+}

@@ -16,8 +16,8 @@ pub struct LiveSummary {
     /// Each command run: its name and outcome (`ok`, `failed`, `timed-out`,
     /// `not-found`, `not-run`).
     pub commands: Vec<(String, String)>,
-    /// A stop signal came before every step and command had run; those
-    /// left were not run.
+    /// A stop signal came before every step and command had run; those left
+    /// were not run, and `.custody/live/not-run.json` names them.
     pub stopped: bool,
 }
 
@@ -46,7 +46,6 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
         let mut summary = LiveSummary::default();
         for &step in steps {
             if self.stop_signal().is_some() {
-                summary.stopped = true;
                 break;
             }
             self.progress.live(&format!("live response: {}", step.name()));
@@ -54,9 +53,8 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
             self.write_live(&format!("{}.json", step.name()), &snap.document, snap.time_secs)?;
             summary.steps.push((step.name().to_string(), snap.status.to_string()));
         }
-        for spec in commands {
+        for spec in commands.iter().filter(|_| summary.steps.len() == steps.len()) {
             if self.stop_signal().is_some() {
-                summary.stopped = true;
                 break;
             }
             self.progress.live(&format!("command {}: {}", spec.name, spec.argv.join(" ")));
@@ -67,7 +65,24 @@ impl<W: Write + Send + 'static> Collector<'_, W> {
             self.write_live(&format!("{base}.stderr"), &run.stderr, run.started_secs)?;
             summary.commands.push((spec.name.clone(), run.outcome.to_string()));
         }
-        if !summary.steps.is_empty() || !summary.commands.is_empty() {
+        let all_ran = summary.steps.len() == steps.len() && summary.commands.len() == commands.len();
+        if let Some(signal) = self.stop_signal().filter(|_| !all_ran) {
+            // What the profile asked for and a stop signal prevented is
+            // recorded, not just left out.
+            summary.stopped = true;
+            let (time, secs) = super::now_rfc3339();
+            let mut doc = serde_json::to_vec_pretty(&serde_json::json!({
+                "schema": "custody-live-not-run/1",
+                "time": time,
+                "reason": format!("stopped by {} before these ran", super::signal_name(signal)),
+                "steps": steps[summary.steps.len()..].iter().map(|s| s.name()).collect::<Vec<_>>(),
+                "commands": commands[summary.commands.len()..].iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            }))
+            .expect("JSON values serialize");
+            doc.push(b'\n');
+            self.write_live("not-run.json", &doc, secs)?;
+        }
+        if !summary.steps.is_empty() || !summary.commands.is_empty() || summary.stopped {
             self.checkpoint_now()?;
         }
         self.progress.live("");
